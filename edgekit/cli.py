@@ -1,0 +1,68 @@
+"""The ``edgekit`` command: a thin dispatcher over the stage packages.
+
+Each stage owns a ``command`` module with ``register(subparsers)``; the
+function it registers (``args.func``) does the work and returns an exit code.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+
+from edgekit import __version__
+from edgekit.errors import EdgekitError
+
+# Modules that register sub-commands, in the order they appear in --help.
+COMMAND_MODULES = (
+    "edgekit.targets_command",
+    "edgekit.build.command",
+    "edgekit.models.command",
+    "edgekit.bench.command",
+    "edgekit.fleet.command",
+    "edgekit.demo",
+)
+
+
+def make_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="edgekit",
+        description="Build models for edge devices, measure what they cost in energy, "
+        "and keep a fleet within its power budgets.",
+    )
+    parser.add_argument("--version", action="version", version=f"edgekit {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    for name in COMMAND_MODULES:
+        try:
+            module = importlib.import_module(name)
+        except ModuleNotFoundError as exc:
+            if exc.name == name:  # stage not written yet
+                continue
+            raise
+        module.register(sub)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = make_parser()
+    args = parser.parse_args(argv)
+    if not getattr(args, "func", None):
+        parser.print_help()
+        return 2
+    try:
+        return int(args.func(args) or 0)
+    except EdgekitError as exc:
+        print(f"edgekit: error: {exc}", file=sys.stderr)
+        return exc.exit_code
+    except KeyboardInterrupt:
+        print("edgekit: interrupted", file=sys.stderr)
+        return 130
+    except OSError as exc:
+        # Full disk, permissions, missing files that slipped past validation.
+        where = f" ({exc.filename})" if getattr(exc, "filename", None) else ""
+        print(f"edgekit: error: {exc.strerror or exc}{where}", file=sys.stderr)
+        return 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,75 @@
+"""What every sensor source shares: reading dataclasses and the source protocol.
+
+Units are in the field names. ``t_s`` is always ``time.monotonic()`` seconds,
+taken by the reader at the moment of the read; wall-clock time never enters a
+measurement window.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Literal, Protocol, runtime_checkable
+
+#: What part of the device a power figure covers.
+Scope = Literal["module", "board", "rail", "battery", "package", "wall", "estimate"]
+
+
+@dataclass(frozen=True)
+class PowerSample:
+    """One read of a power source.
+
+    ``power_w`` is the instantaneous (or sensor-averaged) power of the source's
+    scope. ``energy_j`` is a cumulative counter where the source has one (RAPL,
+    battery ``energy_now`` deltas), already unwrapped, else ``None``.
+    ``rails_w`` holds the individual rails a reader saw, by label.
+    """
+
+    t_s: float
+    power_w: float
+    energy_j: float | None = None
+    rails_w: dict[str, float] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class SourceInfo:
+    """How a power figure is obtained; copied into every result document."""
+
+    name: str                 # e.g. "jetson-ina3221-hwmon", "rapl", "estimate"
+    scope: Scope
+    description: str          # e.g. "VDD_IN (module input), INA3221 hwmon"
+    rails: tuple[str, ...]    # the labels summed into power_w
+    default_sample_hz: float  # what the source supports well
+    resolution_w: float       # smallest step of power_w
+    estimated: bool = False   # True only for model-based estimates
+    has_counter: bool = False  # energy_j is a real cumulative counter
+
+
+@runtime_checkable
+class PowerSource(Protocol):
+    info: SourceInfo
+
+    def read(self) -> PowerSample:
+        """Take one sample now. Raises SensorError when the sensor fails."""
+
+    def close(self) -> None:
+        """Release files, processes or connections."""
+
+
+@dataclass(frozen=True)
+class ThermalZoneReading:
+    name: str        # the zone's ``type`` (e.g. "cpu-thermal", "CPU-therm")
+    path: str
+    temp_c: float
+
+
+@dataclass(frozen=True)
+class ThermalSnapshot:
+    t_s: float
+    zones: tuple[ThermalZoneReading, ...]
+    cpu_freq_khz: dict[int, int] = field(default_factory=dict)  # cpu index -> cur freq
+    cooling_states: dict[str, int] = field(default_factory=dict)  # "cooling_deviceN:type" -> cur_state
+    throttled_bits: int | None = None  # Raspberry Pi get_throttled, where available
+
+    @property
+    def max_temp_c(self) -> float | None:
+        return max((z.temp_c for z in self.zones), default=None)
