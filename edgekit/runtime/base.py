@@ -30,13 +30,20 @@ class Session(Protocol):
         """Run one inference; outputs in ``outputs`` order."""
 
 
-def image_layout(shape: tuple) -> str | None:
-    """Guess NCHW/NHWC for a 4-D image tensor from where its channel count (1, 3 or 4) sits."""
+def image_layout(shape: tuple, convention: str) -> str | None:
+    """NCHW/NHWC for a 4-D image tensor, from where its channel count (1, 3 or 4) sits.
+
+    ``convention`` ("NCHW" for ONNX, "NHWC" for TFLite) decides when both places could hold channels.
+    """
     if len(shape) != 4:
         return None
-    c1, c3 = shape[1], shape[3]
-    if isinstance(c1, int) and c1 in (1, 3, 4) and not (isinstance(c3, int) and c3 in (1, 3, 4)):
+    chan = (1, 3, 4)
+    c1 = isinstance(shape[1], int) and shape[1] in chan
+    c3 = isinstance(shape[3], int) and shape[3] in chan
+    if c1 and c3:
+        return convention
+    if c1:
         return "NCHW"
-    if isinstance(c3, int) and c3 in (1, 3, 4):
+    if c3:
         return "NHWC"
     return None

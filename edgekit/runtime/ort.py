@@ -20,7 +20,7 @@ _ORT_TYPES = {
 
 def _spec(arg) -> TensorSpec:
     shape = tuple(d if isinstance(d, int) else (d or None) for d in arg.shape)
-    return TensorSpec(arg.name, shape, _ORT_TYPES.get(arg.type, arg.type), image_layout(shape))
+    return TensorSpec(arg.name, shape, _ORT_TYPES.get(arg.type, arg.type), image_layout(shape, "NCHW"))
 
 
 class OrtSession:
