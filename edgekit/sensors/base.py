@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from typing import Literal, Protocol, runtime_checkable
 
 #: What part of the device a power figure covers.
-Scope = Literal["module", "board", "rail", "battery", "package", "wall", "estimate"]
+Scope = Literal["module", "board", "rail", "battery", "package", "wall", "estimate", "none"]
 
 
 @dataclass(frozen=True)
@@ -69,7 +69,38 @@ class ThermalSnapshot:
     cpu_freq_khz: dict[int, int] = field(default_factory=dict)  # cpu index -> cur freq
     cooling_states: dict[str, int] = field(default_factory=dict)  # "cooling_deviceN:type" -> cur_state
     throttled_bits: int | None = None  # Raspberry Pi get_throttled, where available
+    cooling_max_states: dict[str, int] = field(default_factory=dict)  # same keys -> max_state
+    cpu_max_freq_khz: dict[int, int] = field(default_factory=dict)  # cpu index -> scaling_max_freq
 
     @property
     def max_temp_c(self) -> float | None:
         return max((z.temp_c for z in self.zones), default=None)
+
+
+@dataclass(frozen=True)
+class BatteryState:
+    """A battery's charge level, for drain figures (%/h, mAh, projected hours).
+
+    Fields a device does not report are ``None``. ``status`` is the Linux
+    power_supply wording: "Charging", "Discharging", "Full", "Not charging",
+    "Unknown".
+    """
+
+    t_s: float
+    percent: float | None
+    status: str
+    charge_now_mah: float | None = None
+    charge_full_mah: float | None = None
+    energy_now_wh: float | None = None
+    energy_full_wh: float | None = None
+    voltage_v: float | None = None
+    temp_c: float | None = None
+    external_power: bool = False  # a charger/USB/AC supply is connected
+
+
+@runtime_checkable
+class BatteryReader(Protocol):
+    """A power source that also knows its battery's charge (battery, android)."""
+
+    def battery_state(self) -> BatteryState:
+        """Read the battery's level now. Raises SensorError when unreadable."""

@@ -1,0 +1,1 @@
+"""NVIDIA Jetson power sources: INA3221 (hwmon and iio drivers), tegrastats, nvpmodel."""

@@ -1,0 +1,45 @@
+"""Reading single-value sysfs/procfs files with one-line errors."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from edgekit.errors import SensorError
+
+
+def read_text(path: Path, *, fix: str = "check the sensor driver is loaded and --sysfs-root points at /sys") -> str:
+    """The stripped content of a sysfs attribute; SensorError naming the file otherwise."""
+    try:
+        return Path(path).read_text(encoding="ascii", errors="replace").strip()
+    except PermissionError:
+        raise SensorError(f"cannot read {path}: permission denied; run as root or make it readable") from None
+    except FileNotFoundError:
+        raise SensorError(f"cannot read {path}: no such file; {fix}") from None
+    except OSError as exc:
+        raise SensorError(f"cannot read {path}: {exc.strerror or exc}; {fix}") from None
+
+
+def read_int(path: Path, **kw) -> int:
+    text = read_text(path, **kw)
+    try:
+        return int(text)
+    except ValueError:
+        raise SensorError(f"{path} holds {text!r}, not an integer; the driver reports nonsense") from None
+
+
+def read_optional_text(path: Path) -> str | None:
+    """The attribute's content, or None when it is absent or unreadable."""
+    try:
+        return Path(path).read_text(encoding="ascii", errors="replace").strip()
+    except OSError:
+        return None
+
+
+def read_optional_int(path: Path) -> int | None:
+    text = read_optional_text(path)
+    if text is None:
+        return None
+    try:
+        return int(text)
+    except ValueError:
+        return None

@@ -1,0 +1,108 @@
+"""Builders for fake sysfs trees and fake vendor commands (jetson-stats conftest style).
+
+Each builder writes the files one peripheral has on real hardware, with the real file
+names and units from shared/reference/power-sensors.md, under a fake sysfs root.
+"""
+
+from __future__ import annotations
+
+import os
+import stat
+import sys
+from pathlib import Path
+
+
+def write(path: Path, value) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(f"{value}\n")
+    return path
+
+
+# --- Jetson -----------------------------------------------------------------------------
+
+def add_ina3221_hwmon(root: Path, device: str, channels: list[tuple[str, int, int]], *, hwmon: int = 1,
+                      shunt_uohm: int | None = None, update_interval_ms: int | None = None) -> Path:
+    """A mainline ina3221 hwmon monitor (L4T 34+): channels are (label, mV, mA) for in1..in3.
+
+    Also writes the non-rail files the driver has (shunt voltages in4-6, the shunt-sum
+    channel in7 with its label, summed current curr4) so readers must skip them.
+    """
+    d = root / "bus/i2c/drivers/ina3221" / device / "hwmon" / f"hwmon{hwmon}"
+    write(d.parent.parent / "name", "ina3221")
+    write(d / "name", "ina3221")
+    for k, (label, mv, ma) in enumerate(channels, start=1):
+        write(d / f"in{k}_label", label)
+        write(d / f"in{k}_input", mv)
+        write(d / f"curr{k}_input", ma)
+        write(d / f"curr{k}_max", 7784)
+        write(d / f"curr{k}_crit", 7784)
+        write(d / f"in{k + 3}_input", 1000)  # shunt voltage, uV
+        if shunt_uohm is not None:
+            write(d / f"shunt{k}_resistor", shunt_uohm)
+    write(d / "in7_label", "sum of shunt voltages")
+    write(d / "in7_input", 3000)
+    write(d / "curr4_input", 99999)
+    if update_interval_ms is not None:
+        write(d / "update_interval", update_interval_ms)
+    return d
+
+
+def set_hwmon_channel(hwmon_dir: Path, k: int, mv: int, ma: int) -> None:
+    write(hwmon_dir / f"in{k}_input", mv)
+    write(hwmon_dir / f"curr{k}_input", ma)
+
+
+def add_ina3221_iio(root: Path, device: str, channels: list[tuple[str, int, int, int | None]], *,
+                    iio: int = 0) -> Path:
+    """An L4T 32 ina3221x iio monitor: channels are (rail name, mV, mA, mW or None) for k = 0..2."""
+    d = root / "bus/i2c/drivers/ina3221x" / device / f"iio:device{iio}"
+    write(d / "name", "ina3221x")
+    for k, (label, mv, ma, mw) in enumerate(channels):
+        write(d / f"rail_name_{k}", label)
+        write(d / f"in_voltage{k}_input", mv)
+        write(d / f"in_current{k}_input", ma)
+        if mw is not None:
+            write(d / f"in_power{k}_input", mw)
+        write(d / f"warn_current_limit_{k}", 3000)
+        write(d / f"crit_current_limit_{k}", 4000)
+    return d
+
+
+def jetson_orin_nano(root: Path, vdd_in=(5020, 980), cpu_gpu_cv=(5000, 160), soc=(5000, 290)) -> Path:
+    """Orin Nano/NX (p3767): one monitor 1-0040, in1 = VDD_IN, in2 = VDD_CPU_GPU_CV, in3 = VDD_SOC, 5 mOhm."""
+    return add_ina3221_hwmon(root, "1-0040", [("VDD_IN", *vdd_in), ("VDD_CPU_GPU_CV", *cpu_gpu_cv),
+                                              ("VDD_SOC", *soc)], hwmon=3, shunt_uohm=5000)
+
+
+def jetson_agx_orin(root: Path) -> tuple[Path, Path]:
+    """AGX Orin (p3701): 1-0040 VDD_GPU_SOC/VDD_CPU_CV/VIN_SYS_5V0, 1-0041 NC/VDDQ_VDD2_1V8AO/NC, 2 mOhm.
+
+    Readings from the real AGX Orin capture in the reference (843 mV x 6170 mA, ...).
+    """
+    a = add_ina3221_hwmon(root, "1-0040", [("VDD_GPU_SOC", 843, 6170), ("VDD_CPU_CV", 843, 1200),
+                                           ("VIN_SYS_5V0", 4968, 953)], hwmon=1, shunt_uohm=2000)
+    b = add_ina3221_hwmon(root, "1-0041", [("NC", 0, 0), ("VDDQ_VDD2_1V8AO", 1800, 341), ("NC", 5000, 500)],
+                          hwmon=2, shunt_uohm=2000)
+    return a, b
+
+
+def jetson_nano(root: Path, pom_in_mw=1022, gpu_mw=0, cpu_mw=204) -> Path:
+    """Jetson Nano on L4T 32: 6-0040/iio:device0, POM_5V_IN / POM_5V_GPU / POM_5V_CPU."""
+    return add_ina3221_iio(root, "6-0040", [("POM_5V_IN", 5080, round(pom_in_mw * 1000 / 5080), pom_in_mw),
+                                            ("POM_5V_GPU", 5072, round(gpu_mw * 1000 / 5072), gpu_mw),
+                                            ("POM_5V_CPU", 5064, round(cpu_mw * 1000 / 5064), cpu_mw)])
+
+
+# --- fake commands ----------------------------------------------------------------------
+
+def fake_command(bin_dir: Path, name: str, python_body: str) -> Path:
+    """Write an executable Python script ``bin_dir/name`` that runs ``python_body``."""
+    bin_dir.mkdir(parents=True, exist_ok=True)
+    path = bin_dir / name
+    path.write_text(f"#!{sys.executable}\nimport sys, time, os\n{python_body}\n")
+    path.chmod(path.stat().st_mode | stat.S_IXUSR | stat.S_IXGRP | stat.S_IXOTH)
+    return path
+
+
+def put_on_path(monkeypatch, bin_dir: Path) -> None:
+    monkeypatch.setenv("PATH", f"{bin_dir}{os.pathsep}{os.environ.get('PATH', '')}")
