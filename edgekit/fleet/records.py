@@ -1,0 +1,208 @@
+"""Accepted fleet messages and the figures the collector stores and checks.
+
+A :class:`Message` is what :class:`~edgekit.fleet.validate.Validator` returns
+for a payload that passed every check. Its ``telemetry`` or ``result`` holds
+the figures used for storage columns and budget checks, with units in the
+names; the whole body is kept as well (the report reads the rest from it).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from typing import Any
+
+
+class RecordError(ValueError):
+    """A value out of range in an otherwise well-formed message."""
+
+
+@dataclass(frozen=True)
+class TelemetryFigures:
+    window_s: float
+    power_w_avg: float | None
+    power_w_peak: float | None
+    energy_j: float | None
+    temp_c_max: float | None
+    throttled: bool | None
+    battery_pct: float | None
+    battery_drain_pct_h: float | None
+    power_source: str | None
+    scope: str | None
+    estimated: bool | None
+
+
+@dataclass(frozen=True)
+class ResultFigures:
+    """What a bench result document says, reduced to the figures budgets use."""
+
+    model: str | None
+    precision: str | None
+    latency_ms_p50: float | None
+    latency_ms_p99: float | None
+    power_w_avg: float | None
+    power_w_peak: float | None
+    energy_mj_per_inference: float | None
+    energy_mj_per_inference_net: float | None
+    temp_c_max: float | None
+    throttled: bool | None
+    battery_drain_pct_h: float | None
+    estimated: bool | None
+
+
+@dataclass(frozen=True)
+class Message:
+    topic: str
+    kind: str                 # result | telemetry | status
+    fleet: str
+    device_id: str
+    message_id: str
+    seq: int | None
+    sent_at: str              # as the device wrote it
+    sent_at_s: float          # the same instant, Unix seconds
+    target: str | None
+    body: dict[str, Any]
+    payload_bytes: int
+    received_at_s: float | None = None  # collector's wall clock, Unix seconds
+    telemetry: TelemetryFigures | None = None
+    result: ResultFigures | None = None
+    state: str | None = None  # status messages: online | offline
+
+    @property
+    def accepted(self) -> bool:
+        return True
+
+
+def parse_timestamp(text: str) -> float:
+    """RFC 3339 timestamp with a zone -> Unix seconds; RecordError otherwise."""
+    try:
+        dt = datetime.fromisoformat(text)
+    except ValueError:
+        raise RecordError(f"sent_at {text[:40]!r} is not an RFC 3339 timestamp") from None
+    if dt.tzinfo is None:
+        raise RecordError(f"sent_at {text[:40]!r} has no time zone; send UTC with a trailing Z")
+    return dt.timestamp()
+
+
+def iso_utc(t_s: float) -> str:
+    return datetime.fromtimestamp(t_s, timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+def _num(value: Any, name: str, *, minimum: float | None = None) -> float | None:
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise RecordError(f"{name} must be a number or null, not {type(value).__name__}")
+    value = float(value)
+    if not math.isfinite(value):
+        raise RecordError(f"{name} is not finite")
+    if minimum is not None and value < minimum:
+        raise RecordError(f"{name} = {value:g} is below {minimum:g}")
+    return value
+
+
+def _bool(value: Any, name: str) -> bool | None:
+    if value is None or isinstance(value, bool):
+        return value
+    raise RecordError(f"{name} must be true, false or null")
+
+
+def _str(value: Any) -> str | None:
+    return value if isinstance(value, str) else None
+
+
+def _get(doc: Any, *path: str) -> Any:
+    for key in path:
+        if not isinstance(doc, dict):
+            return None
+        doc = doc.get(key)
+    return doc
+
+
+def telemetry_figures(body: dict[str, Any]) -> TelemetryFigures:
+    fig = TelemetryFigures(
+        window_s=_num(body.get("window_s"), "window_s", minimum=0.0),
+        power_w_avg=_num(body.get("power_w_avg"), "power_w_avg", minimum=0.0),
+        power_w_peak=_num(body.get("power_w_peak"), "power_w_peak", minimum=0.0),
+        energy_j=_num(body.get("energy_j"), "energy_j", minimum=0.0),
+        temp_c_max=_num(body.get("temp_c_max"), "temp_c_max", minimum=-273.15),
+        throttled=_bool(body.get("throttled"), "throttled"),
+        battery_pct=_num(body.get("battery_pct"), "battery_pct", minimum=0.0),
+        battery_drain_pct_h=_num(body.get("battery_drain_pct_h"), "battery_drain_pct_h"),
+        power_source=_str(body.get("power_source")),
+        scope=_str(body.get("scope")),
+        estimated=_bool(body.get("estimated"), "estimated"),
+    )
+    if fig.window_s is None or fig.window_s <= 0:
+        raise RecordError("window_s must be a positive number of seconds")
+    if fig.power_w_avg is not None and fig.power_w_peak is not None and fig.power_w_peak < fig.power_w_avg * 0.999:
+        raise RecordError(f"power_w_peak {fig.power_w_peak:g} is below power_w_avg {fig.power_w_avg:g}")
+    return fig
+
+
+# Where the figures sit in a bench result document (edgekit/schemas/result-1.json).
+RESULT_PATHS: dict[str, tuple[tuple[str, ...], ...]] = {
+    "model": (("artifact", "model"), ("artifact", "name"), ("model", "name"), ("model",)),
+    "precision": (("artifact", "precision"),),
+    "latency_ms_p50": (("latency", "p50_ms"), ("latency", "latency_ms_p50"), ("latency_ms", "p50")),
+    "latency_ms_p99": (("latency", "p99_ms"), ("latency", "latency_ms_p99"), ("latency_ms", "p99")),
+    "power_w_avg": (("power", "avg_w"), ("power", "power_w_avg"), ("power", "mean_w")),
+    "power_w_peak": (("power", "peak_w"), ("power", "power_w_peak"), ("power", "max_w")),
+    "energy_mj_per_inference": (("energy", "per_inference_mj"), ("energy", "energy_mj_per_inference"),
+                                ("energy", "total_mj_per_inference")),
+    "energy_mj_per_inference_net": (("energy", "net_per_inference_mj"), ("energy", "energy_mj_per_inference_net"),
+                                    ("energy", "net_mj_per_inference")),
+    "temp_c_max": (("thermal", "max_temp_c"), ("thermal", "temp_c_max"), ("thermal", "max_c")),
+    "throttled": (("thermal", "throttled"),),
+    "battery_drain_pct_h": (("battery", "drain_pct_h"), ("battery", "battery_drain_pct_h"),
+                            ("battery", "drain_pct_per_h")),
+    "estimated": (("power", "estimated"),),
+}
+
+
+def _lookup(doc: dict[str, Any], name: str) -> Any:
+    for path in RESULT_PATHS[name]:
+        value = _get(doc, *path)
+        if value is not None:
+            return value
+    return None
+
+
+def result_figures(body: dict[str, Any]) -> ResultFigures:
+    model = _lookup(body, "model")
+    if isinstance(model, dict):
+        model = model.get("name")
+    return ResultFigures(
+        model=_str(model),
+        precision=_str(_lookup(body, "precision")),
+        latency_ms_p50=_num(_lookup(body, "latency_ms_p50"), "latency p50", minimum=0.0),
+        latency_ms_p99=_num(_lookup(body, "latency_ms_p99"), "latency p99", minimum=0.0),
+        power_w_avg=_num(_lookup(body, "power_w_avg"), "average power", minimum=0.0),
+        power_w_peak=_num(_lookup(body, "power_w_peak"), "peak power", minimum=0.0),
+        energy_mj_per_inference=_num(_lookup(body, "energy_mj_per_inference"), "energy per inference",
+                                     minimum=0.0),
+        # net of idle may legitimately dip below zero within its uncertainty
+        energy_mj_per_inference_net=_num(_lookup(body, "energy_mj_per_inference_net"), "net energy per inference"),
+        temp_c_max=_num(_lookup(body, "temp_c_max"), "max temperature", minimum=-273.15),
+        throttled=_bool(_lookup(body, "throttled"), "throttled"),
+        battery_drain_pct_h=_num(_lookup(body, "battery_drain_pct_h"), "battery drain"),
+        estimated=_bool(_lookup(body, "estimated"), "estimated"),
+    )
+
+
+def message_from_document(topic: str, doc: dict[str, Any], *, payload_bytes: int,
+                          received_at_s: float | None = None) -> Message:
+    """Build a :class:`Message` from a schema-valid envelope; RecordError on bad values."""
+    kind = doc["kind"]
+    body = doc["body"]
+    telemetry = telemetry_figures(body) if kind == "telemetry" else None
+    result = result_figures(body) if kind == "result" else None
+    state = body.get("state") if kind == "status" else None
+    return Message(
+        topic=topic, kind=kind, fleet=doc["fleet"], device_id=doc["device_id"],
+        message_id=doc["message_id"].replace("-", ""), seq=doc.get("seq"), sent_at=doc["sent_at"],
+        sent_at_s=parse_timestamp(doc["sent_at"]), target=doc.get("target"), body=body,
+        payload_bytes=payload_bytes, received_at_s=received_at_s,
+        telemetry=telemetry, result=result, state=state,
+    )

@@ -1,0 +1,135 @@
+"""Ordered schema migrations, shared by the SQLite and PostgreSQL stores.
+
+Each migration is a list of statements written with placeholders for the
+types that differ between the two databases: ``{id}`` (auto-increment primary
+key), ``{real}``, ``{bigint}``, ``{bool}``, ``{blob}``. A store applies the
+migrations newer than the version in its ``schema_version`` table, each in its
+own transaction, and records the version. Never edit a released migration:
+append a new one.
+
+Times are Unix seconds (``*_s``, double precision): ``sent_at_s`` is the
+device's clock, ``received_at_s``/``stored_at_s`` the collector's.
+"""
+
+from __future__ import annotations
+
+MIGRATIONS: tuple[tuple[int, str, tuple[str, ...]], ...] = (
+    (1, "devices, messages, telemetry, results, gaps, violations, dead letters", (
+        """CREATE TABLE devices (
+            device_id TEXT PRIMARY KEY,
+            fleet TEXT NOT NULL,
+            target TEXT,
+            first_seen_s {real} NOT NULL,
+            last_seen_s {real} NOT NULL,
+            last_sent_at_s {real},
+            max_seq {bigint},
+            messages {bigint} NOT NULL DEFAULT 0,
+            state TEXT,
+            state_at_s {real}
+        )""",
+        """CREATE TABLE messages (
+            device_id TEXT NOT NULL,
+            message_id TEXT NOT NULL,
+            kind TEXT NOT NULL,
+            fleet TEXT NOT NULL,
+            seq {bigint},
+            sent_at_s {real} NOT NULL,
+            received_at_s {real} NOT NULL,
+            stored_at_s {real} NOT NULL,
+            PRIMARY KEY (device_id, message_id)
+        )""",
+        """CREATE TABLE telemetry (
+            device_id TEXT NOT NULL,
+            message_id TEXT NOT NULL,
+            fleet TEXT NOT NULL,
+            target TEXT,
+            seq {bigint},
+            sent_at_s {real} NOT NULL,
+            window_s {real} NOT NULL,
+            power_w_avg {real},
+            power_w_peak {real},
+            energy_j {real},
+            temp_c_max {real},
+            throttled {bool},
+            battery_pct {real},
+            battery_drain_pct_h {real},
+            power_source TEXT,
+            scope TEXT,
+            estimated {bool},
+            PRIMARY KEY (device_id, message_id)
+        )""",
+        "CREATE INDEX telemetry_device_time ON telemetry (device_id, sent_at_s)",
+        "CREATE INDEX telemetry_time ON telemetry (sent_at_s)",
+        """CREATE TABLE results (
+            device_id TEXT NOT NULL,
+            message_id TEXT NOT NULL,
+            fleet TEXT NOT NULL,
+            target TEXT,
+            seq {bigint},
+            sent_at_s {real} NOT NULL,
+            model TEXT,
+            precision TEXT,
+            latency_ms_p50 {real},
+            latency_ms_p99 {real},
+            power_w_avg {real},
+            power_w_peak {real},
+            energy_mj_per_inference {real},
+            energy_mj_per_inference_net {real},
+            temp_c_max {real},
+            throttled {bool},
+            battery_drain_pct_h {real},
+            estimated {bool},
+            document TEXT NOT NULL,
+            PRIMARY KEY (device_id, message_id)
+        )""",
+        "CREATE INDEX results_time ON results (sent_at_s)",
+        """CREATE TABLE gaps (
+            id {id},
+            device_id TEXT NOT NULL,
+            first_seq {bigint} NOT NULL,
+            last_seq {bigint} NOT NULL,
+            missing {bigint} NOT NULL,
+            detected_at_s {real} NOT NULL,
+            closed_at_s {real}
+        )""",
+        "CREATE INDEX gaps_device ON gaps (device_id, first_seq)",
+        """CREATE TABLE violations (
+            id {id},
+            device_id TEXT NOT NULL,
+            fleet TEXT NOT NULL,
+            kind TEXT NOT NULL,
+            subject TEXT NOT NULL,
+            unit TEXT NOT NULL,
+            limit_value {real} NOT NULL,
+            source TEXT NOT NULL,
+            value {real} NOT NULL,
+            worst_value {real} NOT NULL,
+            raised_at_s {real} NOT NULL,
+            raised_message_id TEXT NOT NULL,
+            cleared_at_s {real},
+            cleared_message_id TEXT,
+            cleared_value {real},
+            raised_published {bool} NOT NULL DEFAULT {false},
+            cleared_published {bool} NOT NULL DEFAULT {false}
+        )""",
+        # at most one open violation per device, kind and subject: "published once" rests on it
+        "CREATE UNIQUE INDEX violations_open ON violations (device_id, kind, subject) WHERE cleared_at_s IS NULL",
+        "CREATE INDEX violations_time ON violations (raised_at_s)",
+        """CREATE TABLE dead_letters (
+            id {id},
+            received_at_s {real} NOT NULL,
+            topic TEXT NOT NULL,
+            reason TEXT NOT NULL,
+            detail TEXT NOT NULL,
+            payload_bytes {bigint} NOT NULL,
+            payload_head {blob} NOT NULL
+        )""",
+        "CREATE INDEX dead_letters_time ON dead_letters (received_at_s)",
+    )),
+)
+
+LATEST_VERSION = MIGRATIONS[-1][0]
+
+
+def statements(version_stmts: tuple[str, ...], types: dict[str, str]) -> list[str]:
+    return [s.format(**types) for s in version_stmts]

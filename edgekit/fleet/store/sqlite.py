@@ -1,0 +1,104 @@
+"""The embedded default store: one SQLite file in WAL mode.
+
+``sqlite:///relative/path.db`` or ``sqlite:////absolute/path.db``. Query
+options: ``synchronous=full`` (default: a committed batch survives a power
+cut before the device is told to drop it from its spool) or ``normal``
+(faster; a power cut may lose the last batches, a crashed process loses
+nothing). Several collector processes may share one file: writers take turns
+(``BEGIN IMMEDIATE``, 30 s busy timeout).
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+from urllib.parse import parse_qs, urlsplit
+
+from edgekit.errors import ConfigError
+from edgekit.fleet.store.base import SqlStore
+
+_SYNC = {"full": "FULL", "normal": "NORMAL", "extra": "EXTRA"}
+
+
+def sqlite_path(url: str) -> tuple[Path, str]:
+    parts = urlsplit(url)
+    if parts.netloc:
+        raise ConfigError(f"bad SQLite URL {url!r}: use sqlite:///relative.db or sqlite:////abs/path.db")
+    path = parts.path[1:] if parts.path.startswith("/") else parts.path
+    if not path:
+        raise ConfigError(f"the SQLite URL {url!r} names no file; use sqlite:///fleet.db")
+    opts = parse_qs(parts.query)
+    unknown = set(opts) - {"synchronous"}
+    if unknown:
+        raise ConfigError(f"unknown SQLite URL option {sorted(unknown)[0]!r}; the only option is synchronous=full|normal")
+    sync = opts.get("synchronous", ["full"])[-1].lower()
+    if sync not in _SYNC:
+        raise ConfigError(f"SQLite option synchronous={sync!r} is not one of full, normal, extra")
+    return Path(path), _SYNC[sync]
+
+
+class SqliteStore(SqlStore):
+    paramstyle = "qmark"
+    types = {"id": "INTEGER PRIMARY KEY AUTOINCREMENT", "real": "REAL", "bigint": "INTEGER", "bool": "INTEGER",
+             "blob": "BLOB", "false": "0"}
+
+    def __init__(self, url: str):
+        path, sync = sqlite_path(url)
+        self.path = path
+        self.url_redacted = url
+        if not path.parent.is_dir():
+            raise ConfigError(f"the folder of the database {path} does not exist; create {path.parent} first")
+        try:
+            self.conn = sqlite3.connect(str(path), timeout=30.0, isolation_level=None, check_same_thread=False)
+            self.conn.execute("PRAGMA journal_mode=WAL")
+            self.conn.execute(f"PRAGMA synchronous={sync}")
+            self.conn.execute("PRAGMA foreign_keys=ON")
+        except sqlite3.DatabaseError as exc:
+            raise ConfigError(f"cannot open the SQLite database {path} ({exc}); "
+                              "give a writable path to a new or an edgekit database") from None
+
+    @contextmanager
+    def _transaction(self, write: bool = True):
+        cur = self.conn.cursor()
+        cur.execute("BEGIN IMMEDIATE" if write else "BEGIN")
+        try:
+            yield cur
+        except BaseException:
+            if self.conn.in_transaction:
+                self.conn.execute("ROLLBACK")
+            raise
+        else:
+            cur.execute("COMMIT")
+        finally:
+            cur.close()
+
+    def _is_transient(self, exc: BaseException) -> bool:
+        return isinstance(exc, sqlite3.OperationalError) and "locked" in str(exc)
+
+    def _migration_lock(self, cur) -> None:
+        pass  # BEGIN IMMEDIATE already holds the write lock
+
+    def lock_devices(self, cur, device_ids: list[str]) -> dict[str, dict[str, Any]]:
+        out: dict[str, dict[str, Any]] = {}
+        for i in range(0, len(device_ids), 500):
+            chunk = device_ids[i:i + 500]
+            cur.execute("SELECT device_id, fleet, target, last_sent_at_s, max_seq, state, state_at_s FROM devices "
+                        f"WHERE device_id IN ({', '.join('?' * len(chunk))})", chunk)
+            for r in cur.fetchall():
+                out[r[0]] = {"fleet": r[1], "target": r[2], "last_sent_at_s": r[3], "max_seq": r[4],
+                             "state": r[5], "state_at_s": r[6]}
+        return out
+
+    def insert_ledger(self, cur, rows: list[tuple]) -> list[bool]:
+        flags = []
+        sql = ("INSERT INTO messages (device_id, message_id, kind, fleet, seq, sent_at_s, received_at_s, stored_at_s) "
+               "VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (device_id, message_id) DO NOTHING")
+        for row in rows:
+            cur.execute(sql, row)
+            flags.append(cur.rowcount == 1)
+        return flags
+
+    def close(self) -> None:
+        self.conn.close()

@@ -1,0 +1,207 @@
+"""Validation of everything a collector receives, before anything is stored.
+
+:meth:`Validator.validate` never raises: it returns an accepted
+:class:`~edgekit.fleet.records.Message` or a :class:`Rejection` naming one of
+:data:`REASONS`. Checks, in order (cheapest first, so junk costs little):
+
+1. topic shape ``edgekit/v1/<fleet>/<device_id>/<kind>``            -> ``bad_topic``
+2. payload size (``max_bytes``)                                   -> ``too_large``
+3. strict UTF-8                                                   -> ``not_utf8``
+4. JSON; the constants NaN/Infinity and overflowing numbers (1e999) -> ``not_json`` / ``non_finite``
+5. nesting depth (``max_depth``)                                   -> ``too_deep``
+6. strings with NUL or lone surrogates (no database stores them)  -> ``bad_string``
+7. envelope schema (message-1.json) and body schema of its kind
+   (telemetry-1.json, status-1.json, result-1.json when shipped)  -> ``schema``
+8. fleet, device id and kind equal to the topic's                 -> ``topic_mismatch``
+9. value ranges of the figures the collector uses (no negative
+   power or energy, timestamps that parse)                        -> ``value_range``
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import dataclass
+from pathlib import Path
+
+import jsonschema
+
+from edgekit.fleet.records import Message, RecordError, message_from_document
+
+SCHEMAS_DIR = Path(__file__).resolve().parent.parent / "schemas"
+
+REASONS = (
+    "bad_topic", "too_large", "not_utf8", "not_json", "non_finite", "too_deep",
+    "bad_string", "schema", "topic_mismatch", "value_range", "internal_error",
+)
+
+KINDS = ("result", "telemetry", "status")
+
+DEFAULT_MAX_BYTES = 1024 * 1024
+DEFAULT_MAX_DEPTH = 32
+
+
+@dataclass(frozen=True)
+class Rejection:
+    topic: str
+    reason: str  # one of REASONS
+    detail: str  # one line, for the dead-letter table and logs
+
+    @property
+    def accepted(self) -> bool:
+        return False
+
+
+@dataclass(frozen=True)
+class TopicParts:
+    fleet: str
+    device_id: str
+    kind: str
+
+
+def parse_topic(topic: str) -> TopicParts | None:
+    """``edgekit/v1/<fleet>/<device_id>/<kind>`` -> parts, or None."""
+    parts = topic.split("/")
+    if len(parts) != 5 or parts[0] != "edgekit" or parts[1] != "v1" or parts[4] not in KINDS:
+        return None
+    if not parts[2] or not parts[3]:
+        return None
+    return TopicParts(fleet=parts[2], device_id=parts[3], kind=parts[4])
+
+
+class _NonFinite(ValueError):
+    pass
+
+
+def _reject_constant(name: str):
+    raise _NonFinite(f"JSON constant {name} is not a number; send null for a missing figure")
+
+
+def _parse_float(text: str) -> float:
+    value = float(text)
+    if not math.isfinite(value):
+        raise _NonFinite(f"number {text[:40]} overflows a double")
+    return value
+
+
+def _check_tree(doc, max_depth: int) -> tuple[str, str] | None:
+    """Depth and string checks without recursion; returns (reason, detail) or None."""
+    stack = [(doc, 1)]
+    while stack:
+        node, depth = stack.pop()
+        if isinstance(node, dict):
+            if depth > max_depth:
+                return "too_deep", f"nesting deeper than {max_depth} levels"
+            for key, value in node.items():
+                bad = _bad_string(key)
+                if bad:
+                    return "bad_string", f"key {key[:40]!r}: {bad}"
+                if isinstance(value, (dict, list)):
+                    stack.append((value, depth + 1))
+                elif isinstance(value, str):
+                    bad = _bad_string(value)
+                    if bad:
+                        return "bad_string", f"value of {key[:40]!r}: {bad}"
+        elif isinstance(node, list):
+            if depth > max_depth:
+                return "too_deep", f"nesting deeper than {max_depth} levels"
+            for value in node:
+                if isinstance(value, (dict, list)):
+                    stack.append((value, depth + 1))
+                elif isinstance(value, str):
+                    bad = _bad_string(value)
+                    if bad:
+                        return "bad_string", f"list item: {bad}"
+    return None
+
+
+def _bad_string(s: str) -> str | None:
+    if s.isascii():
+        return "contains NUL" if "\x00" in s else None
+    if "\x00" in s:
+        return "contains NUL"
+    try:
+        s.encode("utf-8")
+    except UnicodeEncodeError:
+        return "contains a lone UTF-16 surrogate"
+    return None
+
+
+def _schema_error_detail(err: jsonschema.ValidationError) -> str:
+    where = "/".join(str(p) for p in err.absolute_path) or "(top level)"
+    msg = err.message
+    if len(msg) > 160:
+        msg = msg[:157] + "..."
+    return f"{where}: {msg}"
+
+
+class Validator:
+    """Checks one MQTT message; holds the compiled schemas (one per collector)."""
+
+    def __init__(self, schemas_dir: Path | None = None, *, max_bytes: int = DEFAULT_MAX_BYTES,
+                 max_depth: int = DEFAULT_MAX_DEPTH):
+        self.schemas_dir = Path(schemas_dir or SCHEMAS_DIR)
+        self.max_bytes = max_bytes
+        self.max_depth = max_depth
+        self._envelope = self._load("message-1.json")
+        self._bodies = {"telemetry": self._load("telemetry-1.json"), "status": self._load("status-1.json")}
+        result_path = self.schemas_dir / "result-1.json"
+        if result_path.is_file():
+            self._bodies["result"] = self._load("result-1.json")
+
+    @property
+    def checks_result_schema(self) -> bool:
+        return "result" in self._bodies
+
+    def _load(self, name: str) -> jsonschema.protocols.Validator:
+        schema = json.loads((self.schemas_dir / name).read_text(encoding="utf-8"))
+        cls = jsonschema.validators.validator_for(schema)
+        cls.check_schema(schema)
+        return cls(schema)
+
+    def validate(self, topic: str, payload: bytes, *, received_at_s: float | None = None) -> Message | Rejection:
+        try:
+            return self._validate(topic, payload, received_at_s)
+        except Exception as exc:  # the collector must survive any input; report it as a reject
+            return Rejection(topic, "internal_error", f"{type(exc).__name__}: {str(exc)[:200]}")
+
+    def _validate(self, topic: str, payload: bytes, received_at_s: float | None) -> Message | Rejection:
+        parts = parse_topic(topic)
+        if parts is None:
+            return Rejection(topic, "bad_topic", "topic is not edgekit/v1/<fleet>/<device_id>/<result|telemetry|status>")
+        if len(payload) > self.max_bytes:
+            return Rejection(topic, "too_large", f"{len(payload)} bytes > limit {self.max_bytes}")
+        try:
+            text = bytes(payload).decode("utf-8")
+        except UnicodeDecodeError as exc:
+            return Rejection(topic, "not_utf8", f"invalid UTF-8 at byte {exc.start}")
+        try:
+            doc = json.loads(text, parse_constant=_reject_constant, parse_float=_parse_float)
+        except _NonFinite as exc:
+            return Rejection(topic, "non_finite", str(exc))
+        except RecursionError:
+            return Rejection(topic, "too_deep", f"nesting deeper than {self.max_depth} levels")
+        except json.JSONDecodeError as exc:
+            return Rejection(topic, "not_json", f"{exc.msg} at line {exc.lineno} column {exc.colno}")
+        if not isinstance(doc, dict):
+            return Rejection(topic, "schema", f"(top level): payload is a JSON {type(doc).__name__}, not an object")
+        problem = _check_tree(doc, self.max_depth)
+        if problem:
+            return Rejection(topic, *problem)
+        err = jsonschema.exceptions.best_match(self._envelope.iter_errors(doc))
+        if err is not None:
+            return Rejection(topic, "schema", _schema_error_detail(err))
+        body_schema = self._bodies.get(doc["kind"])
+        if body_schema is not None:
+            err = jsonschema.exceptions.best_match(body_schema.iter_errors(doc["body"]))
+            if err is not None:
+                detail = _schema_error_detail(err)
+                return Rejection(topic, "schema", f"body/{detail}" if not detail.startswith("(") else f"body: {detail}")
+        for field, want in (("fleet", parts.fleet), ("device_id", parts.device_id), ("kind", parts.kind)):
+            if doc[field] != want:
+                return Rejection(topic, "topic_mismatch",
+                                 f"payload {field} {str(doc[field])[:64]!r} != topic {field} {want!r}")
+        try:
+            return message_from_document(topic, doc, payload_bytes=len(payload), received_at_s=received_at_s)
+        except RecordError as exc:
+            return Rejection(topic, "value_range", str(exc))
