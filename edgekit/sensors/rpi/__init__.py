@@ -1,0 +1,1 @@
+"""Raspberry Pi sources: Pi 5 PMIC rails and firmware throttling flags, both through ``vcgencmd``."""
