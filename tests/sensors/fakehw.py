@@ -106,3 +106,30 @@ def fake_command(bin_dir: Path, name: str, python_body: str) -> Path:
 
 def put_on_path(monkeypatch, bin_dir: Path) -> None:
     monkeypatch.setenv("PATH", f"{bin_dir}{os.pathsep}{os.environ.get('PATH', '')}")
+
+
+# --- power_supply -----------------------------------------------------------------------
+
+def add_power_supply(root: Path, name: str, **attrs) -> Path:
+    """A ``class/power_supply/<name>`` entry; attrs are file -> value (units as the kernel: uW, uA, uV, uWh)."""
+    d = root / "class/power_supply" / name
+    for key, value in attrs.items():
+        write(d / key, value)
+    return d
+
+
+def laptop_battery_energy(root: Path, status="Discharging") -> Path:
+    """Energy-based ACPI battery (xmobar issue #315 numbers): power_now 27758000 uW, positive while discharging."""
+    return add_power_supply(root, "BAT0", type="Battery", status=status, present=1, capacity=9,
+                            voltage_now=10459000, power_now=27758000, energy_now=2420000, energy_full=25860000,
+                            energy_full_design=24000000)
+
+
+def laptop_battery_charge(root: Path, status="Discharging") -> Path:
+    """Charge-based Dell battery (cnx PR #31 numbers): current_now 756000 uA positive while discharging."""
+    return add_power_supply(root, "BAT0", type="Battery", status=status, present=1, capacity=98,
+                            voltage_now=12600000, current_now=756000, charge_now=4723000, charge_full=4804000)
+
+
+def mains(root: Path, online: int) -> Path:
+    return add_power_supply(root, "AC", type="Mains", online=online)

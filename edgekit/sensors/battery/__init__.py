@@ -1,0 +1,1 @@
+"""Linux ``/sys/class/power_supply`` batteries (laptops, battery-powered boards)."""
