@@ -1,0 +1,200 @@
+"""Energy over a time window from power samples (trapezoid) or a cumulative counter.
+
+Every figure here is computed over *real* sample timestamps (``time.monotonic()``
+seconds taken by the reader), never over a nominal sample period.
+
+Uncertainty (a bound, documented in docs/bench.md):
+
+* trapezoid: ``dE = dE_res + dE_samp`` with
+  ``dE_res = (resolution_w / 2) * T`` — every reading may be off by half a
+  sensor step, for the whole window; and
+  ``dE_samp = 1/2 * sum_i |p[i+1] - p[i]| * (t[i+1] - t[i])`` — between two
+  samples the trapezoid assumes a straight line; if the power moved anywhere
+  between the two readings (a step at an unknown moment, a ramp), the error on
+  that interval is at most half the jump times the interval. It shrinks with
+  the sample interval and is exact for a constant signal. Bursts shorter than
+  the sample interval escape every bound, which is why sparse sampling is
+  flagged separately (see :mod:`edgekit.bench.validity`).
+* counter: the counter is exact at the sample instants; only the two window
+  boundaries fall between samples, where the counter is interpolated linearly.
+  For a boundary at fraction ``f`` of an interval holding ``dE_seg``, the true
+  value lies within ``max(f, 1 - f) * dE_seg`` of the interpolated one.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+
+import numpy as np
+
+
+@dataclass(frozen=True)
+class Trace:
+    """Power samples in time order: ``t_s`` monotonic seconds, ``power_w``,
+    ``energy_j`` (cumulative counter, NaN where the source has none)."""
+
+    t_s: np.ndarray
+    power_w: np.ndarray
+    energy_j: np.ndarray
+
+    @classmethod
+    def from_arrays(cls, t_s, power_w, energy_j=None) -> "Trace":
+        t = np.asarray(t_s, dtype=np.float64)
+        p = np.asarray(power_w, dtype=np.float64)
+        e = np.full_like(t, np.nan) if energy_j is None else np.asarray(energy_j, dtype=np.float64)
+        if not (t.shape == p.shape == e.shape) or t.ndim != 1:
+            raise ValueError("t_s, power_w and energy_j must be 1-D arrays of one length")
+        if t.size > 1 and np.any(np.diff(t) < 0):
+            raise ValueError("t_s must not go backwards")
+        return cls(t, p, e)
+
+    def __len__(self) -> int:
+        return int(self.t_s.size)
+
+    @property
+    def has_counter(self) -> bool:
+        return self.t_s.size > 0 and not np.isnan(self.energy_j).any()
+
+
+@dataclass(frozen=True)
+class WindowEnergy:
+    """Energy of one window [t0_s, t1_s]."""
+
+    method: str               # "trapezoid" or "counter"
+    t0_s: float
+    t1_s: float
+    duration_s: float
+    energy_j: float
+    avg_power_w: float
+    peak_power_w: float | None  # highest real sample inside the window
+    samples: int               # real samples inside the window
+    mean_interval_s: float | None
+    max_interval_s: float | None
+    uncertainty_j: float
+    uncertainty_resolution_j: float
+    uncertainty_sampling_j: float
+    covered: bool              # samples exist on both sides of (or at) the window edges
+
+    def to_json(self) -> dict:
+        return asdict(self)
+
+
+def _intervals(t: np.ndarray) -> tuple[float | None, float | None]:
+    if t.size < 2:
+        return None, None
+    d = np.diff(t)
+    return float(d.mean()), float(d.max())
+
+
+def window_energy(trace: Trace, t0_s: float, t1_s: float, *, resolution_w: float,
+                  use_counter: bool | None = None) -> WindowEnergy:
+    """Energy over [t0_s, t1_s].
+
+    Trapezoid: the power at the edges is interpolated linearly between the
+    neighbouring samples (held constant beyond the first/last sample, and the
+    window is then marked not ``covered``). Counter: the counter is
+    interpolated at both edges and differenced.
+    """
+    if t1_s <= t0_s:
+        raise ValueError("window must have t1_s > t0_s")
+    if len(trace) == 0:
+        raise ValueError("no power samples")
+    t, p = trace.t_s, trace.power_w
+    if use_counter is None:
+        use_counter = trace.has_counter
+    duration = t1_s - t0_s
+    inside = (t >= t0_s) & (t <= t1_s)
+    n_inside = int(inside.sum())
+    peak = float(p[inside].max()) if n_inside else None
+    covered = bool(t[0] <= t0_s and t[-1] >= t1_s)
+    mean_iv, max_iv = _intervals(t[inside])
+
+    if use_counter and len(trace) >= 2:
+        e = trace.energy_j
+        e0 = float(np.interp(t0_s, t, e))
+        e1 = float(np.interp(t1_s, t, e))
+        energy = e1 - e0
+        bound = 0.0
+        for edge in (t0_s, t1_s):
+            i = int(np.searchsorted(t, edge, side="right")) - 1
+            if 0 <= i < len(t) - 1 and t[i + 1] > t[i]:
+                f = (edge - t[i]) / (t[i + 1] - t[i])
+                bound += max(f, 1 - f) * abs(e[i + 1] - e[i])
+        return WindowEnergy("counter", t0_s, t1_s, duration, energy, energy / duration, peak, n_inside,
+                            mean_iv, max_iv, bound, 0.0, bound, covered)
+
+    tt = np.concatenate(([t0_s], t[(t > t0_s) & (t < t1_s)], [t1_s]))
+    pp = np.interp(tt, t, p)
+    energy = float(np.trapezoid(pp, tt))
+    d_res = resolution_w / 2.0 * duration
+    d_samp = 0.5 * float(np.sum(np.abs(np.diff(pp)) * np.diff(tt)))
+    return WindowEnergy("trapezoid", t0_s, t1_s, duration, energy, energy / duration, peak, n_inside,
+                        mean_iv, max_iv, d_res + d_samp, d_res, d_samp, covered)
+
+
+@dataclass(frozen=True)
+class EnergyReport:
+    """Energy of the measured run, per inference, total and net of the idle baseline.
+
+    ``idle_power_w`` is the mean of the idle windows measured before and after
+    the run; ``idle_drift_frac`` is |after - before| / before. The net figure
+    subtracts ``idle_power_w * run duration``; its uncertainty adds the run's
+    bound, the idle windows' bounds (as power) and half the idle drift, all
+    times the run duration.
+    """
+
+    method: str
+    run: WindowEnergy
+    idle_before: WindowEnergy | None
+    idle_after: WindowEnergy | None
+    idle_power_w: float | None
+    idle_drift_frac: float | None
+    inferences: int
+    total_energy_j: float
+    net_energy_j: float | None
+    total_mj_per_inference: float
+    net_mj_per_inference: float | None
+    uncertainty_mj_per_inference: float
+    net_uncertainty_mj_per_inference: float | None
+
+    @property
+    def uncertainty_frac(self) -> float | None:
+        if self.total_energy_j <= 0:
+            return None
+        return self.run.uncertainty_j / self.total_energy_j
+
+
+def energy_report(trace: Trace, *, run: tuple[float, float], inferences: int, resolution_w: float,
+                  idle_before: tuple[float, float] | None = None,
+                  idle_after: tuple[float, float] | None = None,
+                  use_counter: bool | None = None) -> EnergyReport:
+    if inferences <= 0:
+        raise ValueError("inferences must be positive")
+    w_run = window_energy(trace, *run, resolution_w=resolution_w, use_counter=use_counter)
+    w_before = (window_energy(trace, *idle_before, resolution_w=resolution_w, use_counter=use_counter)
+                if idle_before else None)
+    w_after = (window_energy(trace, *idle_after, resolution_w=resolution_w, use_counter=use_counter)
+               if idle_after else None)
+    idles = [w for w in (w_before, w_after) if w is not None]
+    idle_w = float(np.mean([w.avg_power_w for w in idles])) if idles else None
+    drift = None
+    if w_before is not None and w_after is not None and w_before.avg_power_w > 0:
+        drift = abs(w_after.avg_power_w - w_before.avg_power_w) / w_before.avg_power_w
+    total_j = w_run.energy_j
+    net_j = net_unc_j = None
+    if idle_w is not None:
+        net_j = total_j - idle_w * w_run.duration_s
+        idle_unc_w = float(np.mean([w.uncertainty_j / w.duration_s for w in idles]))
+        if w_before is not None and w_after is not None:
+            idle_unc_w += abs(w_after.avg_power_w - w_before.avg_power_w) / 2
+        net_unc_j = w_run.uncertainty_j + idle_unc_w * w_run.duration_s
+    per = 1e3 / inferences
+    return EnergyReport(
+        method=w_run.method, run=w_run, idle_before=w_before, idle_after=w_after,
+        idle_power_w=idle_w, idle_drift_frac=drift, inferences=inferences,
+        total_energy_j=total_j, net_energy_j=net_j,
+        total_mj_per_inference=total_j * per,
+        net_mj_per_inference=None if net_j is None else net_j * per,
+        uncertainty_mj_per_inference=w_run.uncertainty_j * per,
+        net_uncertainty_mj_per_inference=None if net_unc_j is None else net_unc_j * per,
+    )

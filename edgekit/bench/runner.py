@@ -1,0 +1,229 @@
+"""``run_bench(path, settings)``: measure a model on this device and return the result document.
+
+Sequence (all intervals on ``time.monotonic()``):
+open the model -> open the power source -> start the sampler -> idle window
+(``idle_s``) -> first inference (timed on its own) -> warm-up (``warmup_s``,
+excluded) -> measured window -> idle window -> stop the sampler -> integrate.
+"""
+
+from __future__ import annotations
+
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+from edgekit.bench import result as resultdoc
+from edgekit.bench.artifact import Artifact, resolve_artifact
+from edgekit.bench.device import device_info
+from edgekit.bench.energy import EnergyReport, WindowEnergy, energy_report
+from edgekit.bench.inputs import generated_feeds, npz_feeds
+from edgekit.bench.loop import LoopResult, run_loop
+from edgekit.bench.sampler import Sampler
+from edgekit.bench.settings import BenchSettings
+from edgekit.bench.stats import latency_stats
+from edgekit.bench.thermal import summarize as summarize_thermal
+from edgekit.bench.validity import evaluate as evaluate_validity
+from edgekit.errors import ConfigError, EdgekitError
+from edgekit.runtime import open_session
+
+Log = Callable[[str], None]
+
+
+def _stderr(msg: str) -> None:
+    print(msg, file=sys.stderr)
+
+
+def _load_target(name: str | None, *, explicit: bool):
+    """The Target profile, or None. A name from the manifest that no profile matches is kept as a name only."""
+    if not name:
+        return None
+    from edgekit.targets import load_target
+
+    try:
+        return load_target(name)
+    except ConfigError:
+        if explicit:
+            raise
+        return None
+
+
+def open_thermal(settings: BenchSettings):
+    """A callable returning a ThermalSnapshot, or None when this machine exposes no thermal data."""
+    import importlib
+
+    try:
+        thermal_mod = importlib.import_module("edgekit.sensors.thermal")
+    except ModuleNotFoundError as exc:
+        if exc.name != "edgekit.sensors.thermal":
+            raise
+        return None
+    reader = getattr(thermal_mod, "ThermalReader", None)
+    if reader is not None:
+        r = reader(settings.sysfs_root)
+        return r.read
+    fn = getattr(thermal_mod, "read_thermal", None) or getattr(thermal_mod, "read_snapshot", None)
+    if fn is None:
+        return None
+    root = settings.sysfs_root
+    return lambda: fn(root)
+
+
+def _window_json(w: WindowEnergy | None) -> dict | None:
+    if w is None:
+        return None
+    return {"duration_s": w.duration_s, "energy_j": w.energy_j, "avg_power_w": w.avg_power_w,
+            "peak_power_w": w.peak_power_w, "samples": w.samples, "mean_interval_s": w.mean_interval_s,
+            "max_interval_s": w.max_interval_s, "uncertainty_j": w.uncertainty_j, "covered": w.covered}
+
+
+def power_json(sampler: Sampler, rep: EnergyReport, run: tuple[float, float]) -> dict:
+    info = sampler.source.info
+    return {
+        "source": info.name, "scope": info.scope, "description": info.description, "rails": list(info.rails),
+        "estimated": bool(info.estimated), "has_counter": bool(info.has_counter),
+        "sample_hz": sampler.sample_hz,
+        "achieved_hz": rep.run.samples / rep.run.duration_s,
+        "samples": rep.run.samples, "samples_read": sampler.samples_read, "samples_kept": sampler.samples_kept,
+        "decimation": sampler.decimation, "late_ticks": sampler.late_ticks, "resolution_w": info.resolution_w,
+        "idle_w": rep.idle_power_w,
+        "idle_before_w": rep.idle_before.avg_power_w if rep.idle_before else None,
+        "idle_after_w": rep.idle_after.avg_power_w if rep.idle_after else None,
+        "avg_w": rep.run.avg_power_w, "peak_w": rep.run.peak_power_w,
+        "rails_avg_w": sampler.rails_mean_w(*run),
+    }
+
+
+def energy_json(rep: EnergyReport, *, estimated: bool) -> dict:
+    return {
+        "method": rep.method, "estimated": estimated, "inferences": rep.inferences,
+        "total_mj_per_inference": rep.total_mj_per_inference, "net_mj_per_inference": rep.net_mj_per_inference,
+        "uncertainty_mj_per_inference": rep.uncertainty_mj_per_inference,
+        "net_uncertainty_mj_per_inference": rep.net_uncertainty_mj_per_inference,
+        "uncertainty_frac": rep.uncertainty_frac, "idle_drift_frac": rep.idle_drift_frac,
+        "run": _window_json(rep.run), "idle_before": _window_json(rep.idle_before),
+        "idle_after": _window_json(rep.idle_after),
+    }
+
+
+def artifact_json(a: Artifact) -> dict:
+    return {"path": str(a.path), "sha256": a.sha256, "bytes": a.bytes, "format": a.format,
+            "precision": a.precision, "manifest": str(a.manifest_path) if a.manifest_path else None}
+
+
+def settings_json(s: BenchSettings, *, input_samples: int) -> dict:
+    return {"duration_s": s.duration_s, "iterations": s.iterations, "warmup_s": s.warmup_s, "rate_hz": s.rate_hz,
+            "threads": s.threads, "idle_s": s.idle_s, "power": s.power, "sample_hz": s.sample_hz,
+            "input": str(s.input_npz) if s.input_npz else "generated", "input_samples": input_samples,
+            "sysfs_root": str(s.sysfs_root), "adb_serial": s.adb_serial}
+
+
+def _idle(sampler: Sampler | None, seconds: float) -> tuple[float, float]:
+    t0 = time.monotonic()
+    end = t0 + seconds
+    while True:
+        now = time.monotonic()
+        if now >= end:
+            return t0, now
+        time.sleep(min(0.2, end - now))
+        if sampler is not None:
+            sampler.check()
+
+
+def _wait_for_sample_after(sampler: Sampler, t_s: float, timeout_s: float) -> None:
+    """Let the sampler take one read past ``t_s`` so the window's end is covered by data."""
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        sampler.check()
+        tr = sampler.trace()
+        if len(tr) and tr.t_s[-1] >= t_s:
+            return
+        time.sleep(min(0.01, 1.0 / sampler.sample_hz))
+
+
+def run_bench(path: Path | str, settings: BenchSettings | None = None, *, log: Log = _stderr) -> dict:
+    """Benchmark ``path`` (a build directory or a model file) and return the validated result document."""
+    s = (settings or BenchSettings()).checked()
+    if s.power == "android":
+        from edgekit.bench.android import run_android_bench
+
+        return run_android_bench(Path(path), s, log=log)
+
+    artifact = resolve_artifact(Path(path))
+    target_name = s.target or artifact.target
+    target = _load_target(target_name, explicit=bool(s.target))
+
+    session = open_session(artifact.path, providers=list(artifact.providers) or None, threads=s.threads,
+                           provider_options=list(artifact.provider_options) or None)
+    missing = list(getattr(session, "missing_providers", []))
+    if missing:
+        log(f"edgekit: warning: execution provider(s) {', '.join(missing)} from the manifest are not in this "
+            f"onnxruntime; running on {', '.join(session.providers)} instead")
+    feeds = npz_feeds(s.input_npz, session.inputs) if s.input_npz else generated_feeds(session.inputs)
+
+    from edgekit.sensors.detect import open_power_source
+
+    source = open_power_source(s.power, sysfs_root=s.sysfs_root, target=target, trace_file=s.trace_file,
+                               adb_serial=s.adb_serial, proc_root=s.proc_root)
+    has_power = getattr(source.info, "scope", "none") != "none"
+    if not has_power:
+        log(f"edgekit: warning: {source.info.description}; reporting latency only")
+    thermal = open_thermal(s)
+    sampler = Sampler(source if has_power else None, sample_hz=s.sample_hz, thermal=thermal,
+                      thermal_hz=s.thermal_hz)
+
+    def infer(i: int) -> None:
+        session.run(feeds[i % len(feeds)])
+
+    try:
+        sampler.start()
+        if has_power:
+            _wait_for_sample_after(sampler, time.monotonic(), 2.0 + 2.0 / sampler.sample_hz)
+        idle_before = _idle(sampler, s.idle_s) if s.idle_s > 0 else None
+        loop: LoopResult = run_loop(infer, duration_s=s.duration_s, iterations=s.iterations, warmup_s=s.warmup_s,
+                                    rate_hz=s.rate_hz, check=sampler.check)
+        idle_after = _idle(sampler, s.idle_s) if s.idle_s > 0 else None
+        if has_power:
+            last = (idle_after or (loop.t_start_s, loop.t_end_s))[1]
+            _wait_for_sample_after(sampler, last, 2.0 + 2.0 / sampler.sample_hz)
+        sampler.stop()
+    finally:
+        if sampler.running:
+            sampler.stop()
+        source.close()
+    measured_at = resultdoc.utc_now()
+
+    run = (loop.t_start_s, loop.t_end_s)
+    lat = latency_stats(loop.latencies_s, window_s=loop.window_s, first_inference_s=loop.first_inference_s,
+                        warmup_count=loop.warmup_count)
+    power = energy = rep = None
+    if has_power:
+        rep = energy_report(sampler.trace(), run=run, inferences=lat.count, resolution_w=source.info.resolution_w,
+                            idle_before=idle_before, idle_after=idle_after,
+                            use_counter=bool(source.info.has_counter))
+        power = power_json(sampler, rep, run)
+        energy = energy_json(rep, estimated=bool(source.info.estimated))
+    th = summarize_thermal(sampler.thermal_snapshots(), run=run, back_to_back=s.rate_hz is None)
+    battery = battery_json(source, sampler, rep, run, target) if has_power else None
+    rate = loop.rate_json()
+    flags = evaluate_validity(window_s=loop.window_s, power=power, energy=rep, thermal=th, rate=rate,
+                              missing_providers=missing, idle_s=s.idle_s)
+    runtime = {"name": session.runtime, "version": session.runtime_version,
+               "providers_requested": list(artifact.providers), "providers": list(session.providers),
+               "missing_providers": missing, "threads": s.threads}
+    return resultdoc.build(
+        device=device_info(device_id=s.device_id, target=target.name if target else target_name,
+                           proc_root=s.proc_root),
+        artifact=artifact_json(artifact), runtime=runtime, settings=settings_json(s, input_samples=len(feeds)),
+        latency={**lat.to_json(), "source": "edgekit"}, rate=rate, power=power, energy=energy,
+        thermal=th.to_json() if th else None, battery=battery, flags=flags, measured_at=measured_at)
+
+
+def battery_json(source, sampler: Sampler, rep: EnergyReport | None, run, target) -> dict | None:
+    """Battery drain for battery-powered devices; None when the source is not a battery."""
+    from edgekit.bench.battery import battery_summary
+
+    return battery_summary(source, sampler, rep, run, target)
+
+
+__all__ = ["BenchSettings", "EdgekitError", "run_bench"]
