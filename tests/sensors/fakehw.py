@@ -133,3 +133,18 @@ def laptop_battery_charge(root: Path, status="Discharging") -> Path:
 
 def mains(root: Path, online: int) -> Path:
     return add_power_supply(root, "AC", type="Mains", online=online)
+
+
+# --- RAPL -------------------------------------------------------------------------------
+
+def add_rapl_zone(root: Path, zone: str, name: str, energy_uj: int,
+                  max_energy_range_uj: int | None = 262143328850) -> Path:
+    """A powercap zone ``class/powercap/<zone>`` (e.g. intel-rapl:0 named package-0, intel-rapl:0:0 core)."""
+    d = root / "class/powercap" / zone
+    write(d / "name", name)
+    write(d / "energy_uj", energy_uj)
+    if max_energy_range_uj is not None:
+        write(d / "max_energy_range_uj", max_energy_range_uj)
+    write(d / "constraint_0_name", "long_term")
+    write(d / "constraint_0_power_limit_uw", 15000000)
+    return d

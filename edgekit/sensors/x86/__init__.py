@@ -1,0 +1,1 @@
+"""x86 host sources: Intel/AMD RAPL through the Linux powercap interface."""
