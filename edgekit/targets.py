@@ -81,7 +81,10 @@ class Target(_Strict):
     tensorrt_version: str | None = None
     power_modes: tuple[PowerMode, ...]
     default_power_mode: str
-    thermal_limit_c: float = Field(gt=0, lt=150)
+    thermal_limit_c: float = Field(gt=0, lt=150, description="Temperature where throttling starts, °C")
+    thermal_critical_c: float | None = Field(
+        default=None, gt=0, lt=150, description="Hard limit (heavy throttle or shutdown), °C"
+    )
     battery_capacity_mah: float | None = Field(default=None, gt=0)
     battery_voltage_v: float | None = Field(default=None, gt=0)
     power_sensor: PowerSensor
@@ -95,8 +98,15 @@ class Target(_Strict):
                 raise ValueError(f"preferred precision {p!r} is not in precisions")
         if not self.preferred_precisions:
             raise ValueError("preferred_precisions must name at least one precision")
-        if self.default_power_mode not in {m.name for m in self.power_modes}:
+        names = [m.name for m in self.power_modes]
+        if len(set(names)) != len(names):
+            raise ValueError("power_modes names must be unique")
+        if self.default_power_mode not in set(names):
             raise ValueError(f"default_power_mode {self.default_power_mode!r} is not one of power_modes")
+        if self.thermal_critical_c is not None and self.thermal_critical_c < self.thermal_limit_c:
+            raise ValueError("thermal_critical_c must not be below thermal_limit_c")
+        if self.estimate.idle_w > self.estimate.max_w:
+            raise ValueError("estimate.idle_w must not exceed estimate.max_w")
         if (self.battery_capacity_mah is None) != (self.battery_voltage_v is None):
             raise ValueError("battery_capacity_mah and battery_voltage_v go together")
         return self
