@@ -148,3 +148,91 @@ def add_rapl_zone(root: Path, zone: str, name: str, energy_uj: int,
     write(d / "constraint_0_name", "long_term")
     write(d / "constraint_0_power_limit_uw", 15000000)
     return d
+
+
+# --- Android phone over adb -------------------------------------------------------------
+
+#: ``adb shell dumpsys battery`` as a Nexus-class phone prints it (google/syzkaller issue #79),
+#: with the power flags, status and level filled in per test.
+DUMPSYS_BATTERY = """Current Battery Service state:
+  AC powered: {ac}
+  USB powered: {usb}
+  Wireless powered: false
+  Max charging current: 2400000
+  Max charging voltage: 5000000
+  Charge counter: {charge_counter}
+  status: {status}
+  health: 2
+  present: true
+  level: {level}
+  scale: 100
+  voltage: {voltage_mv}
+  temperature: 275
+  technology: Li-ion
+"""
+
+
+def fake_phone(base: Path, serial: str, *, current_now: int, voltage_now: int, status: int = 3, ac: bool = False,
+               usb: bool = False, level: int = 19, charge_counter: int = 0, voltage_mv: int = 3764,
+               charge_full: int | None = None) -> Path:
+    """A phone's file system for the fake adb: its battery sysfs files and a ``dumpsys`` command."""
+    root = base / f"phone-{serial}"
+    bat = root / "sys/class/power_supply/battery"
+    write(bat / "current_now", current_now)
+    write(bat / "voltage_now", voltage_now)
+    if charge_full is not None:
+        write(bat / "charge_full", charge_full)
+    write(root / "dumpsys_battery.txt", DUMPSYS_BATTERY.format(
+        ac=str(ac).lower(), usb=str(usb).lower(), status=status, level=level, charge_counter=charge_counter,
+        voltage_mv=voltage_mv))
+    dumpsys = root / "bin/dumpsys"
+    dumpsys.parent.mkdir(parents=True, exist_ok=True)
+    dumpsys.write_text(f"#!/bin/sh\n[ \"$1\" = battery ] && exec cat {root}/dumpsys_battery.txt\n"
+                       "echo \"Can't find service: $1\"\n")
+    dumpsys.chmod(0o755)
+    return root
+
+
+def fake_adb(bin_dir: Path, phones: dict[str, Path]) -> Path:
+    """An ``adb`` that serves the given fake phones: ``devices``, ``-s SERIAL shell [CMD...]`` and an
+    interactive ``shell`` reading commands on stdin. Paths under /sys map into the phone's tree."""
+    body = f"""
+import subprocess
+phones = {{k: str(v) for k, v in {dict((k, str(v)) for k, v in phones.items())!r}.items()}}
+args = sys.argv[1:]
+serial = None
+if args[:1] == ['-s']:
+    serial, args = args[1], args[2:]
+if args[:1] == ['devices']:
+    print('List of devices attached')
+    for s in phones:
+        print(f'{{s}}\\tdevice')
+    sys.exit(0)
+if serial is None:
+    if len(phones) != 1:
+        print('adb: more than one device/emulator', file=sys.stderr)
+        sys.exit(1)
+    serial = next(iter(phones))
+if serial not in phones:
+    print(f"adb: device '{{serial}}' not found", file=sys.stderr)
+    sys.exit(1)
+root = phones[serial]
+env = {{'PATH': root + '/bin:/usr/bin:/bin'}}
+def run(cmd):
+    cmd = cmd.replace('/sys/', root + '/sys/')
+    p = subprocess.run(['/bin/sh', '-c', cmd], capture_output=True, text=True, env=env)
+    sys.stdout.write(p.stdout.replace('\\n', '\\r\\n'))  # adb shell with a pty ends lines in CRLF
+    sys.stdout.flush()
+if args[:1] == ['shell'] and len(args) > 1:
+    run(' '.join(args[1:]))
+    sys.exit(0)
+if args == ['shell']:
+    for line in sys.stdin:
+        if line.strip() == 'exit':
+            break
+        run(line)
+    sys.exit(0)
+print('adb: usage: unknown command ' + ' '.join(args), file=sys.stderr)
+sys.exit(1)
+"""
+    return fake_command(bin_dir, "adb", body)

@@ -1,0 +1,1 @@
+"""Android phones driven from a host over adb."""

@@ -1,0 +1,103 @@
+import pytest
+
+from edgekit.errors import SensorError
+from edgekit.sensors.android.adb import AdbBatterySource, parse_dumpsys_battery
+from edgekit.sensors.detect import open_power_source
+from fakehw import DUMPSYS_BATTERY, fake_adb, fake_phone, write
+
+
+def test_phone_reporting_ma_negative_while_discharging(tmp_path, bin_dir):
+    """Huawei P8 Lite 2017 style: current_now in mA, negative while discharging."""
+    phone = fake_phone(tmp_path, "HUAWEI01", current_now=-450, voltage_now=3850000)
+    fake_adb(bin_dir, {"HUAWEI01": phone})
+    src = AdbBatterySource(serial="HUAWEI01")
+    try:
+        assert src.read().power_w == pytest.approx(0.450 * 3.85)
+        assert "current in mA, negative while discharging" in src.info.description
+        write(phone / "sys/class/power_supply/battery/current_now", -900)
+        assert src.read().power_w == pytest.approx(0.900 * 3.85)
+        assert src.info.resolution_w == pytest.approx(1e-3 * 3.85)
+    finally:
+        src.close()
+
+
+def test_phone_reporting_ua_positive_while_discharging(tmp_path, bin_dir):
+    """Xiaomi Mi A1 style: uA, positive while discharging (inverted against the Android convention)."""
+    phone = fake_phone(tmp_path, "MIA1", current_now=620000, voltage_now=4012000)
+    fake_adb(bin_dir, {"MIA1": phone, "OTHER": fake_phone(tmp_path, "OTHER", current_now=-1, voltage_now=1)})
+    src = open_power_source("android", adb_serial="MIA1")
+    try:
+        assert src.info.name == "android-battery" and src.info.scope == "battery"
+        assert "current in uA, positive while discharging" in src.info.description
+        assert src.read().power_w == pytest.approx(0.620 * 4.012)
+    finally:
+        src.close()
+
+
+def test_phone_with_voltage_in_mv(tmp_path, bin_dir):
+    phone = fake_phone(tmp_path, "P1", current_now=-300000, voltage_now=3900)
+    fake_adb(bin_dir, {"P1": phone})
+    src = AdbBatterySource(serial="P1")
+    try:
+        assert src.read().power_w == pytest.approx(0.3 * 3.9)
+    finally:
+        src.close()
+
+
+@pytest.mark.parametrize("kw, why", [
+    ({"status": 2, "ac": True}, "AC powered"),
+    ({"status": 3, "usb": True}, "USB powered"),
+    ({"status": 2}, "charging"),
+])
+def test_refuses_charging_phone(tmp_path, bin_dir, kw, why):
+    fake_adb(bin_dir, {"S1": fake_phone(tmp_path, "S1", current_now=500000, voltage_now=4200000, **kw)})
+    with pytest.raises(SensorError, match=f"phone S1 is {why}.*adb tcpip 5555"):
+        AdbBatterySource(serial="S1")
+
+
+def test_charger_plugged_mid_run(tmp_path, bin_dir):
+    phone = fake_phone(tmp_path, "S1", current_now=-400000, voltage_now=3800000)
+    fake_adb(bin_dir, {"S1": phone})
+    src = AdbBatterySource(serial="S1")
+    try:
+        src.read()
+        write(phone / "sys/class/power_supply/battery/current_now", 1200000)  # current now flows in
+        with pytest.raises(SensorError, match="started charging"):
+            src.read()
+    finally:
+        src.close()
+
+
+def test_zero_current_phone_is_refused(tmp_path, bin_dir):
+    fake_adb(bin_dir, {"A52S": fake_phone(tmp_path, "A52S", current_now=0, voltage_now=3800000)})
+    with pytest.raises(SensorError, match="current_now = 0"):
+        AdbBatterySource(serial="A52S")
+
+
+def test_unknown_serial(tmp_path, bin_dir):
+    fake_adb(bin_dir, {"S1": fake_phone(tmp_path, "S1", current_now=-1, voltage_now=1)})
+    with pytest.raises(SensorError, match="device 'NOPE' not found"):
+        AdbBatterySource(serial="NOPE")
+
+
+def test_battery_state(tmp_path, bin_dir):
+    phone = fake_phone(tmp_path, "S1", current_now=-400000, voltage_now=3800000, level=57, charge_counter=1650000,
+                       voltage_mv=3812, charge_full=2900000)
+    fake_adb(bin_dir, {"S1": phone})
+    src = AdbBatterySource(serial="S1")
+    try:
+        st = src.battery_state()
+    finally:
+        src.close()
+    assert st.percent == 57 and st.status == "Discharging" and not st.external_power
+    assert st.charge_now_mah == pytest.approx(1650.0) and st.charge_full_mah == pytest.approx(2900.0)
+    assert st.voltage_v == pytest.approx(3.812) and st.temp_c == pytest.approx(27.5)
+
+
+def test_parse_dumpsys_nexus_capture():
+    st = parse_dumpsys_battery(DUMPSYS_BATTERY.format(ac="true", usb="false", status=2, level=19, charge_counter=0,
+                                                      voltage_mv=3764))
+    assert st.ac_powered and not st.usb_powered and st.powered == ["AC"]
+    assert (st.status, st.level, st.scale, st.voltage_mv, st.temperature_c) == (2, 19, 100, 3764, 27.5)
+    with pytest.raises(SensorError, match="no battery state"):
+        parse_dumpsys_battery("Can't find service: battery\n")
