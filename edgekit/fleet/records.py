@@ -11,6 +11,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 from datetime import datetime, timezone
+from pathlib import PurePosixPath
 from typing import Any
 
 
@@ -141,53 +142,49 @@ def telemetry_figures(body: dict[str, Any]) -> TelemetryFigures:
     return fig
 
 
-# Where the figures sit in a bench result document (edgekit/schemas/result-1.json).
-RESULT_PATHS: dict[str, tuple[tuple[str, ...], ...]] = {
-    "model": (("artifact", "model"), ("artifact", "name"), ("model", "name"), ("model",)),
-    "precision": (("artifact", "precision"),),
-    "latency_ms_p50": (("latency", "p50_ms"), ("latency", "latency_ms_p50"), ("latency_ms", "p50")),
-    "latency_ms_p99": (("latency", "p99_ms"), ("latency", "latency_ms_p99"), ("latency_ms", "p99")),
-    "power_w_avg": (("power", "avg_w"), ("power", "power_w_avg"), ("power", "mean_w")),
-    "power_w_peak": (("power", "peak_w"), ("power", "power_w_peak"), ("power", "max_w")),
-    "energy_mj_per_inference": (("energy", "per_inference_mj"), ("energy", "energy_mj_per_inference"),
-                                ("energy", "total_mj_per_inference")),
-    "energy_mj_per_inference_net": (("energy", "net_per_inference_mj"), ("energy", "energy_mj_per_inference_net"),
-                                    ("energy", "net_mj_per_inference")),
-    "temp_c_max": (("thermal", "max_temp_c"), ("thermal", "temp_c_max"), ("thermal", "max_c")),
-    "throttled": (("thermal", "throttled"),),
-    "battery_drain_pct_h": (("battery", "drain_pct_h"), ("battery", "battery_drain_pct_h"),
-                            ("battery", "drain_pct_per_h")),
-    "estimated": (("power", "estimated"),),
-}
+def model_name(body: dict[str, Any], target: str | None) -> str | None:
+    """The model a result is about, from its artifact.
+
+    A build directory is ``OUT/<model>-<target>/`` (it holds the manifest), so
+    the model is that folder's name without ``-<target>``; a bare model file
+    is named by its stem (``digits.onnx`` -> ``digits``).
+    """
+    artifact = body.get("artifact")
+    if not isinstance(artifact, dict):
+        return None
+    source = artifact.get("manifest") or None
+    path = source if isinstance(source, str) else artifact.get("path")
+    if not isinstance(path, str) or not path:
+        return None
+    p = PurePosixPath(path.replace("\\", "/"))
+    if isinstance(source, str):
+        name = p.parent.name or p.stem
+        if target and name.endswith(f"-{target}") and len(name) > len(target) + 1:
+            name = name[: -len(target) - 1]
+        return name or None
+    return p.stem or None
 
 
-def _lookup(doc: dict[str, Any], name: str) -> Any:
-    for path in RESULT_PATHS[name]:
-        value = _get(doc, *path)
-        if value is not None:
-            return value
-    return None
-
-
-def result_figures(body: dict[str, Any]) -> ResultFigures:
-    model = _lookup(body, "model")
-    if isinstance(model, dict):
-        model = model.get("name")
+def result_figures(body: dict[str, Any], target: str | None = None) -> ResultFigures:
+    """Figures of a bench result document (edgekit/schemas/result-1.json)."""
+    if target is None:
+        target = _str(_get(body, "device", "target"))
     return ResultFigures(
-        model=_str(model),
-        precision=_str(_lookup(body, "precision")),
-        latency_ms_p50=_num(_lookup(body, "latency_ms_p50"), "latency p50", minimum=0.0),
-        latency_ms_p99=_num(_lookup(body, "latency_ms_p99"), "latency p99", minimum=0.0),
-        power_w_avg=_num(_lookup(body, "power_w_avg"), "average power", minimum=0.0),
-        power_w_peak=_num(_lookup(body, "power_w_peak"), "peak power", minimum=0.0),
-        energy_mj_per_inference=_num(_lookup(body, "energy_mj_per_inference"), "energy per inference",
-                                     minimum=0.0),
-        # net of idle may legitimately dip below zero within its uncertainty
-        energy_mj_per_inference_net=_num(_lookup(body, "energy_mj_per_inference_net"), "net energy per inference"),
-        temp_c_max=_num(_lookup(body, "temp_c_max"), "max temperature", minimum=-273.15),
-        throttled=_bool(_lookup(body, "throttled"), "throttled"),
-        battery_drain_pct_h=_num(_lookup(body, "battery_drain_pct_h"), "battery drain"),
-        estimated=_bool(_lookup(body, "estimated"), "estimated"),
+        model=model_name(body, target),
+        precision=_str(_get(body, "artifact", "precision")),
+        latency_ms_p50=_num(_get(body, "latency", "p50_ms"), "latency.p50_ms", minimum=0.0),
+        latency_ms_p99=_num(_get(body, "latency", "p99_ms"), "latency.p99_ms", minimum=0.0),
+        power_w_avg=_num(_get(body, "power", "avg_w"), "power.avg_w", minimum=0.0),
+        power_w_peak=_num(_get(body, "power", "peak_w"), "power.peak_w", minimum=0.0),
+        energy_mj_per_inference=_num(_get(body, "energy", "total_mj_per_inference"),
+                                     "energy.total_mj_per_inference", minimum=0.0),
+        # net of idle may dip below zero within its uncertainty: no lower bound
+        energy_mj_per_inference_net=_num(_get(body, "energy", "net_mj_per_inference"),
+                                         "energy.net_mj_per_inference"),
+        temp_c_max=_num(_get(body, "thermal", "max_temp_c"), "thermal.max_temp_c", minimum=-273.15),
+        throttled=_bool(_get(body, "thermal", "throttled"), "thermal.throttled"),
+        battery_drain_pct_h=_num(_get(body, "battery", "drain_pct_per_h"), "battery.drain_pct_per_h"),
+        estimated=_bool(_get(body, "power", "estimated"), "power.estimated"),
     )
 
 
@@ -197,7 +194,7 @@ def message_from_document(topic: str, doc: dict[str, Any], *, payload_bytes: int
     kind = doc["kind"]
     body = doc["body"]
     telemetry = telemetry_figures(body) if kind == "telemetry" else None
-    result = result_figures(body) if kind == "result" else None
+    result = result_figures(body, doc.get("target")) if kind == "result" else None
     state = body.get("state") if kind == "status" else None
     return Message(
         topic=topic, kind=kind, fleet=doc["fleet"], device_id=doc["device_id"],

@@ -15,7 +15,7 @@ def open_store(url: str, *, migrate: bool = True) -> SqlStore:
     scheme = url.split(":", 1)[0].lower() if ":" in url else ""
     if scheme == "sqlite":
         from edgekit.fleet.store.sqlite import SqliteStore
-        store: SqlStore = SqliteStore(url)
+        store: SqlStore = SqliteStore(url, create=migrate)
     elif scheme in ("postgresql", "postgres"):
         from edgekit.fleet.store.postgres import PostgresStore
         store = PostgresStore(url)

@@ -299,15 +299,20 @@ class Tx:
             (device_id, since_s, until_s)).fetchone()
         return float(row[0]), float(row[1])
 
+    def open_violations(self, device_ids: list[str]) -> dict[tuple[str, str, str], ViolationRow]:
+        """Open violations of these devices by (device_id, kind, subject)."""
+        out = {}
+        for i in range(0, len(device_ids), 500):
+            chunk = device_ids[i:i + 500]
+            rows = self.execute(f"SELECT {_VIOLATION_COLS} FROM violations WHERE cleared_at_s IS NULL "
+                                f"AND device_id IN ({', '.join('?' * len(chunk))})", chunk).fetchall()
+            for r in rows:
+                v = _violation(r)
+                out[(v.device_id, v.kind, v.subject)] = v
+        return out
+
     def open_violation(self, *, device_id: str, fleet: str, kind: str, subject: str, unit: str, limit_value: float,
-                       source: str, value: float, at_s: float, message_id: str) -> ViolationRow | None:
-        """Open a violation unless one is open for (device, kind, subject); None if it already was."""
-        existing = self.execute(f"SELECT {_VIOLATION_COLS} FROM violations WHERE device_id = ? AND kind = ? "
-                                "AND subject = ? AND cleared_at_s IS NULL", (device_id, kind, subject)).fetchone()
-        if existing is not None:
-            if value > existing[9]:
-                self.execute("UPDATE violations SET worst_value = ? WHERE id = ?", (value, existing[0]))
-            return None
+                       source: str, value: float, at_s: float, message_id: str) -> ViolationRow:
         row = self.execute(
             "INSERT INTO violations (device_id, fleet, kind, subject, unit, limit_value, source, value, worst_value, "
             "raised_at_s, raised_message_id) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) "
@@ -315,14 +320,15 @@ class Tx:
             (device_id, fleet, kind, subject, unit, limit_value, source, value, value, at_s, message_id)).fetchone()
         return _violation(row)
 
-    def clear_violation(self, *, device_id: str, kind: str, subject: str, value: float, at_s: float,
-                        message_id: str) -> ViolationRow | None:
-        """Close the open violation for (device, kind, subject); None if none was open."""
+    def update_worst(self, violation_id: int, value: float) -> None:
+        self.execute("UPDATE violations SET worst_value = ? WHERE id = ? AND worst_value < ?",
+                     (value, violation_id, value))
+
+    def clear_violation(self, violation_id: int, *, value: float, at_s: float, message_id: str) -> ViolationRow:
         row = self.execute(
-            "UPDATE violations SET cleared_at_s = ?, cleared_message_id = ?, cleared_value = ? "
-            "WHERE device_id = ? AND kind = ? AND subject = ? AND cleared_at_s IS NULL "
-            f"RETURNING {_VIOLATION_COLS}", (at_s, message_id, value, device_id, kind, subject)).fetchone()
-        return None if row is None else _violation(row)
+            "UPDATE violations SET cleared_at_s = ?, cleared_message_id = ?, cleared_value = ? WHERE id = ? "
+            f"RETURNING {_VIOLATION_COLS}", (at_s, message_id, value, violation_id)).fetchone()
+        return _violation(row)
 
     def mark_published(self, raised_ids: list[int], cleared_ids: list[int]) -> None:
         if raised_ids:

@@ -44,12 +44,14 @@ class SqliteStore(SqlStore):
     types = {"id": "INTEGER PRIMARY KEY AUTOINCREMENT", "real": "REAL", "bigint": "INTEGER", "bool": "INTEGER",
              "blob": "BLOB", "false": "0"}
 
-    def __init__(self, url: str):
+    def __init__(self, url: str, *, create: bool = True):
         path, sync = sqlite_path(url)
         self.path = path
         self.url_redacted = url
         if not path.parent.is_dir():
             raise ConfigError(f"the folder of the database {path} does not exist; create {path.parent} first")
+        if not create and not path.is_file():
+            raise ConfigError(f"the database {path} does not exist; give the file that `edgekit collect --db` writes")
         try:
             self.conn = sqlite3.connect(str(path), timeout=30.0, isolation_level=None, check_same_thread=False)
             self.conn.execute("PRAGMA journal_mode=WAL")
