@@ -24,7 +24,7 @@ from edgekit.bench.settings import BenchSettings
 from edgekit.bench.stats import latency_stats
 from edgekit.bench.thermal import summarize as summarize_thermal
 from edgekit.bench.validity import evaluate as evaluate_validity
-from edgekit.errors import ConfigError, EdgekitError
+from edgekit.errors import ConfigError, EdgekitError, SensorError
 from edgekit.runtime import open_session
 
 Log = Callable[[str], None]
@@ -163,8 +163,14 @@ def run_bench(path: Path | str, settings: BenchSettings | None = None, *, log: L
 
     from edgekit.sensors.detect import open_power_source
 
-    source = open_power_source(s.power, sysfs_root=s.sysfs_root, target=target, trace_file=s.trace_file,
-                               adb_serial=s.adb_serial, proc_root=s.proc_root)
+    try:
+        source = open_power_source(s.power, sysfs_root=s.sysfs_root, target=target, trace_file=s.trace_file,
+                                   adb_serial=s.adb_serial, proc_root=s.proc_root)
+    except ModuleNotFoundError as exc:
+        if not (exc.name or "").startswith("edgekit.sensors"):
+            raise
+        raise SensorError(f"power source {s.power!r} is not available in this edgekit ({exc.name} missing); "
+                          "choose another --power") from None
     has_power = getattr(source.info, "scope", "none") != "none"
     if not has_power:
         log(f"edgekit: warning: {source.info.description}; reporting latency only")
