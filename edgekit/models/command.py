@@ -73,9 +73,11 @@ def run_list(args) -> int:
     from rich.table import Table
 
     table = Table(title="edgekit models")
-    for col in ("name", "source", "license", "cached"):
-        table.add_column(col, no_wrap=True)
-    table.add_column("description")
+    table.add_column("name", no_wrap=True)
+    table.add_column("source", ratio=2)
+    table.add_column("license", no_wrap=True)
+    table.add_column("cached", no_wrap=True)
+    table.add_column("description", ratio=3)
     for r in rows:
         source = r["source"] + (" (+torch export)" if r.get("export") else "")
         summary = re.split(r"[:;(]", r["description"], maxsplit=1)[0].strip()
