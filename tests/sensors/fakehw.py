@@ -236,3 +236,67 @@ print('adb: usage: unknown command ' + ' '.join(args), file=sys.stderr)
 sys.exit(1)
 """
     return fake_command(bin_dir, "adb", body)
+
+
+# --- /proc/stat -------------------------------------------------------------------------
+
+def write_proc_stat(proc_root: Path, user: int, nice: int, system: int, idle: int, iowait: int = 0,
+                    irq: int = 0, softirq: int = 0, steal: int = 0) -> Path:
+    """``<proc_root>/stat`` with an aggregate cpu line (jiffies) and two per-cpu lines."""
+    agg = f"cpu  {user} {nice} {system} {idle} {iowait} {irq} {softirq} {steal} 0 0"
+    per = [f"cpu{k} {user // 2} {nice // 2} {system // 2} {idle // 2} {iowait // 2} {irq // 2} {softirq // 2} "
+           f"{steal // 2} 0 0" for k in range(2)]
+    return write(proc_root / "stat", "\n".join([agg, *per, "intr 12345 0 0", "ctxt 987654", "btime 1790000000",
+                                                "processes 4321", "procs_running 2", "procs_blocked 0"]))
+
+
+def make_target(name: str = "rpi4", idle_w: float = 2.7, max_w: float = 6.4):
+    """A real target profile object (validated by edgekit.targets.Target)."""
+    from edgekit.targets import Target
+
+    return Target.model_validate({
+        "name": name, "family": "rpi", "description": "test profile", "arch": "aarch64", "cpu": "Cortex-A72",
+        "cpu_cores": 4, "memory_mb": 4096, "os": "Raspberry Pi OS", "runtimes": ["onnxruntime"],
+        "execution_providers": ["CPUExecutionProvider"], "precisions": ["fp32", "int8"],
+        "preferred_precisions": ["int8"], "formats": ["onnx"], "max_ir_version": 9, "max_opset": 17,
+        "onnxruntime_version": "1.18", "power_modes": [{"name": "default", "budget_w": 15.0}],
+        "default_power_mode": "default", "thermal_limit_c": 85.0, "power_sensor": "external-meter",
+        "estimate": {"idle_w": idle_w, "max_w": max_w},
+    })
+
+
+# --- thermal and cpufreq ----------------------------------------------------------------
+
+def add_thermal_zone(root: Path, k: int, type_: str, temp_mc: int | None) -> Path:
+    d = root / "class/thermal" / f"thermal_zone{k}"
+    write(d / "type", type_)
+    if temp_mc is not None:
+        write(d / "temp", temp_mc)
+    write(d / "mode", "enabled")
+    write(d / "trip_point_0_temp", 100000)
+    write(d / "trip_point_0_type", "critical")
+    return d
+
+
+def add_cooling_device(root: Path, k: int, type_: str, cur_state: int, max_state: int) -> Path:
+    d = root / "class/thermal" / f"cooling_device{k}"
+    write(d / "type", type_)
+    write(d / "cur_state", cur_state)
+    write(d / "max_state", max_state)
+    return d
+
+
+def add_cpufreq(root: Path, cpu: int, cur_khz: int, max_khz: int) -> Path:
+    d = root / "devices/system/cpu" / f"cpu{cpu}" / "cpufreq"
+    write(d / "scaling_cur_freq", cur_khz)
+    write(d / "scaling_max_freq", max_khz)
+    write(d / "cpuinfo_max_freq", max_khz)
+    write(d / "scaling_min_freq", 115200)
+    return d
+
+
+def jetson_nano_thermal(root: Path, temps_mc=(39500, 36500, 36000, 34000, 100000, 36250)) -> None:
+    """tegra210 zones 0..5: AO-therm, CPU-therm, GPU-therm, PLL-therm, PMIC-Die, thermal-fan-est."""
+    for k, (t, mc) in enumerate(zip(["AO-therm", "CPU-therm", "GPU-therm", "PLL-therm", "PMIC-Die",
+                                     "thermal-fan-est"], temps_mc)):
+        add_thermal_zone(root, k, t, mc)
