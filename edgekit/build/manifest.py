@@ -1,0 +1,121 @@
+"""The build manifest (``manifest.json``) and the one-line summary."""
+
+from __future__ import annotations
+
+from datetime import datetime, timezone
+from typing import TYPE_CHECKING
+
+import onnx
+
+from edgekit.build import convert
+from edgekit.build.onnxio import default_opset, sha256_file
+from edgekit.build.package import SCHEMA, SCHEMA_VERSION, toolchain_versions
+from edgekit.runtime import open_session
+
+if TYPE_CHECKING:
+    from edgekit.build.pipeline import Attempt, _Build
+
+
+def _specs(b: "_Build", artifact_path) -> tuple[list[dict], list[dict]]:
+    s = open_session(artifact_path)
+    return [t.to_json() for t in s.inputs], [t.to_json() for t in s.outputs]
+
+
+def _deployment(b: "_Build", att: "Attempt") -> dict:
+    t = b.target
+    onnx_name = next((a.name for a in att.artifacts if a.format == "onnx"), None)
+    dep: dict = {
+        "runtimes": list(t.runtimes),
+        "execution_providers": convert.execution_provider_config(t.execution_providers, att.precision,
+                                                                 cpu_cores=t.cpu_cores),
+        "device_onnxruntime_version": t.onnxruntime_version,
+    }
+    if t.family == "jetson" and onnx_name:
+        engine = f"{b.stem}-{t.name}-{att.precision}-trt{t.tensorrt_version or 'X'}.engine"
+        dep["trtexec"] = convert.trtexec_command(onnx_name, att.precision, engine)
+        dep["tensorrt_version"] = t.tensorrt_version
+        dep["engine_note"] = ("TensorRT engines are specific to the GPU and TensorRT version: build the engine "
+                              "on the device with the trtexec command, or let onnxruntime's TensorRT provider "
+                              "build and cache it on first run (options above)")
+    return dep
+
+
+def assemble_manifest(b: "_Build", att: "Attempt", attempts: list["Attempt"]) -> dict:
+    t = b.target
+    model = onnx.load(str(att.model), load_external_data=False)
+    main = next((a for a in att.artifacts if a.format in ("onnx", "ort")), att.artifacts[0])
+    inputs, outputs = _specs(b, main.source)
+    source_bytes = b.model_path.stat().st_size
+    artifacts = []
+    for a in att.artifacts:
+        d = a.to_json()
+        if a.format in ("onnx", "ort", "tflite"):
+            d["size_ratio_vs_source"] = round(source_bytes / max(1, d["bytes"]), 3)
+        artifacts.append(d)
+    checks = {c.artifact: c.to_json() for c in att.checks}
+    verification = {
+        **verify_description(b),
+        "passed": att.passed,
+        "artifacts": checks,
+    }
+    quant = dict(att.quantization)
+    quant.setdefault("nodes_excluded", [])
+    manifest = {
+        "schema": SCHEMA,
+        "schema_version": SCHEMA_VERSION,
+        "built_at": datetime.now(timezone.utc).isoformat(timespec="seconds").replace("+00:00", "Z"),
+        "model": {
+            "name": b.stem, "source": str(b.model_path), "sha256": sha256_file(b.model_path),
+            "bytes": source_bytes, "source_opset": b.load_facts["source_opset"],
+            "source_ir_version": b.load_facts["source_ir_version"],
+        },
+        "target": {
+            "name": t.name, "family": t.family, "arch": t.arch, "cpu": t.cpu,
+            "max_opset": t.max_opset, "max_ir_version": t.max_ir_version,
+        },
+        "precision": att.precision,
+        "opset": default_opset(model),
+        "ir_version": int(model.ir_version),
+        "artifacts": artifacts,
+        "inputs": inputs,
+        "outputs": outputs,
+        "quantization": quant,
+        "verification": verification,
+        "deployment": _deployment(b, att),
+        "tflite": att.tflite if att.tflite is not None else {"status": "not requested by the target profile"},
+        "passes": {"load": b.load_facts, "optimize": b.optimize_facts},
+        "attempts": [a.to_json() for a in attempts],
+        "toolchain": toolchain_versions(),
+        "notes": list(b.notes),
+    }
+    if att.tflite and att.tflite.get("status") == "skipped":
+        manifest["notes"].append(f"tflite: {att.tflite['reason']}")
+    return manifest
+
+
+def verify_description(b: "_Build") -> dict:
+    from edgekit.build import verify
+
+    return verify.describe(b.verify_cfg, b.verify_samples, b.reference_info)
+
+
+def summary_line(m: dict) -> str:
+    checks = list(m["verification"]["artifacts"].values())
+    main = checks[0] if checks else {}
+    if main.get("accuracy_drop_pts") is not None:
+        gate = (f"accuracy {main['accuracy_fp32']:.4f} → {main['accuracy']:.4f} "
+                f"(drop {main['accuracy_drop_pts']:.2f} pts, top-1 agreement {main['top1_agreement']:.4f}) "
+                f"on {m['verification']['samples']} eval samples")
+    else:
+        worst_cos = min((c["cosine"] for c in checks if c["cosine"] is not None), default=0.0)
+        worst_snr = min((c["snr_db"] for c in checks if c["snr_db"] is not None), default=0.0)
+        gate = (f"cosine {worst_cos:.5f}, SNR {worst_snr:.1f} dB on {m['verification']['samples']} "
+                f"{m['verification']['data']} samples (accuracy not verified on real data)")
+    excl = m["quantization"].get("nodes_excluded") or []
+    excl_txt = f"; {len(excl)} nodes kept in float: {', '.join(excl)}" if excl else ""
+    files = ", ".join(f"{a['path']} {a['bytes'] / 1024:.0f} KB" for a in m["artifacts"]
+                      if a["format"] in ("onnx", "ort", "tflite"))
+    tfl = m.get("tflite", {})
+    tfl_txt = f"; tflite {tfl['status']}" if tfl.get("status") in ("skipped", "failed") else ""
+    return (f"{m['model']['name']} → {m['target']['name']}: {m['precision']} passed the gate — {gate}"
+            f"{excl_txt}; {files}{tfl_txt}")

@@ -1,0 +1,84 @@
+"""Runs one pass with its cache: key = sha256(pass name, config, input model hash(es), target name)."""
+
+from __future__ import annotations
+
+import dataclasses
+import shutil
+from collections.abc import Callable
+from pathlib import Path
+
+from edgekit.build.cache import PassCache, cache_key
+from edgekit.build.onnxio import sha256_file
+from edgekit.build.progress import Progress
+
+#: Bump when a pass's output or facts change for the same inputs, so older cache entries are not reused.
+PASS_FORMAT_VERSION = 2
+
+# produce(out_dir) -> ({entry name: file path}, facts for the manifest)
+Producer = Callable[[Path], tuple[dict[str, Path], dict]]
+
+
+@dataclasses.dataclass
+class PassOutput:
+    files: dict[str, Path]
+    facts: dict
+    cached: bool
+    key: str
+
+
+def _tool_versions() -> dict:
+    """What the passes' outputs depend on besides their inputs and config."""
+    from importlib import metadata
+
+    out = {"pass_format": PASS_FORMAT_VERSION}
+    for dist in ("edgekit", "onnx", "onnxruntime", "onnxconverter-common", "numpy"):
+        try:
+            out[dist] = metadata.version(dist)
+        except metadata.PackageNotFoundError:
+            out[dist] = None
+    return out
+
+
+class PassRunner:
+    def __init__(self, cache: PassCache, work_dir: Path, progress: Progress, target_name: str):
+        self.cache = cache
+        self.work_dir = Path(work_dir)
+        self.progress = progress
+        self.target_name = target_name
+        self.cache_hits: list[str] = []
+        self.cache_misses: list[str] = []
+        self._hashes: dict[Path, str] = {}
+        self._versions = _tool_versions()
+
+    def file_hash(self, path: Path) -> str:
+        path = Path(path)
+        if path not in self._hashes:
+            self._hashes[path] = sha256_file(path)
+        return self._hashes[path]
+
+    def run(self, name: str, config, inputs: list[Path], produce: Producer, *, label: str,
+            extra_key: dict | None = None, describe: Callable[[dict], str] = lambda f: "") -> PassOutput:
+        cfg = dataclasses.asdict(config) if dataclasses.is_dataclass(config) else dict(config)
+        if extra_key:
+            cfg = {**cfg, **extra_key}
+        keyed = {**cfg, "_tools": self._versions}
+        key = cache_key(name, keyed, "+".join(self.file_hash(p) for p in inputs), self.target_name)
+        self.progress.start(name, label)
+        entry = self.cache.get(key)
+        if entry is not None:
+            files = {f: entry.file(f) for f in entry.meta["files"]}
+            facts = entry.meta.get("facts", {})
+            self.cache_hits.append(name)
+            self.progress.done(name, describe(facts), cached=True)
+            return PassOutput(files, facts, True, key)
+        out = self.work_dir / f"{name}-{key[:12]}"
+        if out.exists():
+            shutil.rmtree(out)
+        out.mkdir(parents=True)
+        files, facts = produce(out)
+        stored = self.cache.put(key, files, {"pass": name, "config": cfg, "facts": facts})
+        if stored is not None:
+            files = {f: stored.file(f) for f in files}
+        self.cache_misses.append(name)
+        self.progress.done(name, describe(facts))
+        return PassOutput(files, facts, False, key)
