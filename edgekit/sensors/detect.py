@@ -1,10 +1,10 @@
 """Pick and open the power source for this device: ``open_power_source(kind, ...)``.
 
-``auto`` tries, in order: an adb serial or a trace file when given; Jetson INA3221
-(hwmon, then iio); ``tegrastats`` on PATH; Raspberry Pi 5 PMIC (``vcgencmd
-pmic_read_adc`` answers with rails); a discharging battery; a readable RAPL package
-counter; a labelled estimate when a target profile is given; else a :class:`NullSource`
-that says what was tried.
+``auto`` opens the phone when an adb serial is given, or the trace file when one is
+given; otherwise it tries, in order: Jetson INA3221 (hwmon, then iio); ``tegrastats`` on
+PATH; Raspberry Pi 5 PMIC (``vcgencmd pmic_read_adc`` answers with rails); a discharging
+battery; a readable RAPL package counter; a labelled estimate when a target profile is
+given; else a :class:`NullSource` that says what was tried.
 """
 
 from __future__ import annotations
@@ -55,12 +55,12 @@ def open_power_source(
     if kind != "auto":
         return openers[kind]()
 
-    order: list[str] = []
+    # what the caller named explicitly wins, and its errors are the caller's to see
     if adb_serial:
-        order.append("android")
+        return openers["android"]()
     if trace_file is not None:
-        order.append("trace")
-    order += ["jetson", "tegrastats", "rpi", "battery", "rapl"]
+        return openers["trace"]()
+    order = ["jetson", "tegrastats", "rpi", "battery", "rapl"]
     if target is not None:
         order.append("estimate")
     tried: list[str] = []

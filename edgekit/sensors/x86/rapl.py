@@ -16,7 +16,7 @@ from pathlib import Path
 
 from edgekit.errors import SensorError
 from edgekit.sensors.base import PowerSample, SourceInfo
-from edgekit.sensors.sysfs import read_optional_int, read_optional_text
+from edgekit.sensors.sysfs import read_attr, read_optional_int, read_optional_text
 
 DEFAULT_HZ = 10.0
 #: Default RAPL energy unit (MSR): 1/2^16 J.
@@ -42,7 +42,7 @@ class RaplZone:
     def read_uj(self) -> int:
         f = self.path / "energy_uj"
         try:
-            text = f.read_text().strip()
+            text = read_attr(f)
         except PermissionError:
             raise SensorError(permission_fix(f)) from None
         except OSError as exc:
