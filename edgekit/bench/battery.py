@@ -1,35 +1,39 @@
-"""Battery drain over the measured window, for sources whose scope is ``battery``.
+"""Battery drain over the measured window, for sources that read a battery (``battery_state()``).
 
-drain_mah = E_run / V / 3.6, with E_run the run's energy (J) from the battery's
-own power readings and V the mean battery voltage the source reports (else the
-target profile's nominal ``battery_voltage_v``). From it: mean current, mAh per
-1,000 inferences, %/h of the capacity (the source's full-charge capacity, else
-the profile's ``battery_capacity_mah``) and projected hours of battery life at
-the measured rate (capacity / mean current). Any figure whose input is missing is null.
+* ``drain_mah`` = E_run / V / 3.6: the run's energy (J) from the battery's own
+  power readings, over the mean battery voltage the gauge reported at the start
+  and end of the run (else the target profile's nominal ``battery_voltage_v``).
+* ``avg_current_ma`` = drain_mah / window (h); ``mah_per_1000_inferences`` = drain_mah / N x 1000.
+* ``capacity_mah``: the gauge's full charge (``charge_full``), else ``energy_full`` / V,
+  else the target profile's ``battery_capacity_mah``.
+* ``drain_pct_per_h`` = avg_current_ma / capacity_mah x 100; ``projected_life_h`` =
+  capacity_mah / avg_current_ma (a full battery at this workload's rate).
+* ``capacity_pct_start``/``_end``: the gauge's own percentage, for comparison only
+  (it moves in 1 % steps, too coarse for short runs).
+
+Figures whose inputs are missing are null.
 """
 
 from __future__ import annotations
 
-
-def _battery_facts(source) -> dict:
-    """What the source can tell about its battery (capacity, voltage, charge %, status), where it exposes it."""
-    fn = getattr(source, "battery_facts", None)
-    if callable(fn):
-        try:
-            facts = fn()
-        except Exception:  # a missing optional attribute must not sink the run
-            return {}
-        return dict(facts or {})
-    return {}
+from edgekit.sensors.base import BatteryState
 
 
-def battery_summary(source, sampler, rep, run, target) -> dict | None:
-    if source is None or source.info.scope != "battery" or rep is None:
+def battery_summary(source, states: list[BatteryState], rep, run: tuple[float, float], target) -> dict | None:
+    if source is None or rep is None or source.info.scope != "battery":
         return None
-    facts = _battery_facts(source)
     window_s = run[1] - run[0]
-    voltage_v = facts.get("voltage_v") or (target.battery_voltage_v if target is not None else None)
-    capacity_mah = facts.get("capacity_mah") or (target.battery_capacity_mah if target is not None else None)
+    volts = [st.voltage_v for st in states if st.voltage_v]
+    gauge_v = sum(volts) / len(volts) if volts else None
+    voltage_v = gauge_v or (getattr(target, "battery_voltage_v", None) if target is not None else None)
+    last = states[-1] if states else None
+    capacity_mah = cap_from = None
+    if last is not None and last.charge_full_mah:
+        capacity_mah, cap_from = last.charge_full_mah, "the gauge's charge_full"
+    elif last is not None and last.energy_full_wh and voltage_v:
+        capacity_mah, cap_from = last.energy_full_wh / voltage_v * 1000.0, "the gauge's energy_full / voltage"
+    elif target is not None and getattr(target, "battery_capacity_mah", None):
+        capacity_mah, cap_from = target.battery_capacity_mah, f"target {target.name} battery_capacity_mah"
     drain_mah = avg_ma = per_1000 = pct_h = life_h = None
     if voltage_v:
         drain_mah = rep.run.energy_j / voltage_v / 3.6
@@ -38,19 +42,23 @@ def battery_summary(source, sampler, rep, run, target) -> dict | None:
         if capacity_mah and avg_ma > 0:
             pct_h = avg_ma / capacity_mah * 100.0
             life_h = capacity_mah / avg_ma
+    if voltage_v:
+        vfrom = "the gauge's mean voltage" if gauge_v else "the profile's nominal voltage"
+        method = f"run energy from battery power readings / {vfrom} ({voltage_v:.3f} V)"
+        method += f"; capacity from {cap_from}" if cap_from else "; capacity unknown"
+    else:
+        method = "no battery voltage known: drain in mAh unavailable"
     return {
         "source": source.info.name,
         "window_s": window_s,
-        "status": facts.get("status"),
-        "capacity_pct_start": facts.get("capacity_pct_start"),
-        "capacity_pct_end": facts.get("capacity_pct_end"),
+        "status": last.status if last is not None else None,
+        "capacity_pct_start": states[0].percent if states else None,
+        "capacity_pct_end": last.percent if last is not None else None,
         "drain_pct_per_h": pct_h,
         "drain_mah": drain_mah,
         "avg_current_ma": avg_ma,
         "mah_per_1000_inferences": per_1000,
         "capacity_mah": capacity_mah,
         "projected_life_h": life_h,
-        "method": ("run energy from the battery's power readings / "
-                   + ("the battery's mean voltage" if facts.get("voltage_v") else "the profile's nominal voltage")
-                   if voltage_v else "no battery voltage known: drain in mAh unavailable"),
+        "method": method,
     }

@@ -77,12 +77,13 @@ def npz_feeds(path: Path, specs: list[TensorSpec]) -> list[dict[str, np.ndarray]
                 raise ModelError(f"{path}: key {s.name!r} holds {a.dtype}, the model wants {dt}; "
                                  "save the array with the model's dtype")
             a = a.astype(dt)
-        if _fits(a.shape, s):
-            per_input[s.name] = [a]
-        elif a.ndim == len(s.shape) + 1 and _fits(a.shape[1:], s):
+        lead_free = bool(s.shape) and not (isinstance(s.shape[0], int) and s.shape[0] > 1)
+        if a.ndim == len(s.shape) + 1 and _fits(a.shape[1:], s):
             per_input[s.name] = [a[i] for i in range(a.shape[0])]
-        elif a.ndim == len(s.shape) and a.ndim >= 1 and _fits((1, *a.shape[1:]), s):
-            per_input[s.name] = [a[i:i + 1] for i in range(a.shape[0])]
+        elif lead_free and a.ndim == len(s.shape) and _fits((1, *a.shape[1:]), s):
+            per_input[s.name] = [a[i:i + 1] for i in range(a.shape[0])]  # batch-1 samples, as generated ones
+        elif _fits(a.shape, s):
+            per_input[s.name] = [a]
         else:
             want = "x".join(str(d) if isinstance(d, int) and d > 0 else "?" for d in s.shape)
             raise ModelError(f"{path}: key {s.name!r} has shape {a.shape}, the model wants {want} "

@@ -16,7 +16,8 @@ from pathlib import Path
 from edgekit.bench import result as resultdoc
 from edgekit.bench.artifact import Artifact, resolve_artifact
 from edgekit.bench.device import device_info
-from edgekit.bench.energy import EnergyReport, WindowEnergy, energy_report
+from edgekit.bench.battery import battery_summary
+from edgekit.bench.energy import EnergyReport, Trace, WindowEnergy, energy_report
 from edgekit.bench.inputs import generated_feeds, npz_feeds
 from edgekit.bench.loop import LoopResult, run_loop
 from edgekit.bench.sampler import Sampler
@@ -77,20 +78,25 @@ def _window_json(w: WindowEnergy | None) -> dict | None:
             "max_interval_s": w.max_interval_s, "uncertainty_j": w.uncertainty_j, "covered": w.covered}
 
 
-def power_json(sampler: Sampler, rep: EnergyReport, run: tuple[float, float]) -> dict:
-    info = sampler.source.info
+def power_json(sampler: Sampler, rep: EnergyReport, run: tuple[float, float], info,
+               *, sample_hz: float | None = None) -> dict:
+    """``sample_hz`` overrides the sampler's rate for sources that were not polled (a meter trace)."""
+    polled = sample_hz is None
     return {
         "source": info.name, "scope": info.scope, "description": info.description, "rails": list(info.rails),
         "estimated": bool(info.estimated), "has_counter": bool(info.has_counter),
-        "sample_hz": sampler.sample_hz,
+        "sample_hz": sampler.sample_hz if polled else sample_hz,
         "achieved_hz": rep.run.samples / rep.run.duration_s,
-        "samples": rep.run.samples, "samples_read": sampler.samples_read, "samples_kept": sampler.samples_kept,
-        "decimation": sampler.decimation, "late_ticks": sampler.late_ticks, "resolution_w": info.resolution_w,
+        "samples": rep.run.samples,
+        "samples_read": sampler.samples_read if polled else rep.run.samples,
+        "samples_kept": sampler.samples_kept if polled else rep.run.samples,
+        "decimation": sampler.decimation, "late_ticks": sampler.late_ticks if polled else 0,
+        "resolution_w": info.resolution_w,
         "idle_w": rep.idle_power_w,
         "idle_before_w": rep.idle_before.avg_power_w if rep.idle_before else None,
         "idle_after_w": rep.idle_after.avg_power_w if rep.idle_after else None,
         "avg_w": rep.run.avg_power_w, "peak_w": rep.run.peak_power_w,
-        "rails_avg_w": sampler.rails_mean_w(*run),
+        "rails_avg_w": sampler.rails_mean_w(*run) if polled else {},
     }
 
 
@@ -174,29 +180,44 @@ def run_bench(path: Path | str, settings: BenchSettings | None = None, *, log: L
     has_power = getattr(source.info, "scope", "none") != "none"
     if not has_power:
         log(f"edgekit: warning: {source.info.description}; reporting latency only")
+    # a finished meter trace is aligned afterwards by wall clock instead of being polled
+    windowed = has_power and callable(getattr(source, "window", None))
     thermal = open_thermal(s)
-    sampler = Sampler(source if has_power else None, sample_hz=s.sample_hz, thermal=thermal,
+    sampler = Sampler(source if has_power and not windowed else None, sample_hz=s.sample_hz, thermal=thermal,
                       thermal_hz=s.thermal_hz)
+    polled = sampler.source is not None
+    battery_reader = source if has_power and callable(getattr(source, "battery_state", None)) else None
+    battery_states = []
 
     def infer(i: int) -> None:
         session.run(feeds[i % len(feeds)])
 
+    wall0, mono0 = time.time(), time.monotonic()
     try:
         sampler.start()
-        if has_power:
+        if polled:
             _wait_for_sample_after(sampler, time.monotonic(), 2.0 + 2.0 / sampler.sample_hz)
+        t_begin = time.monotonic()
         idle_before = _idle(sampler, s.idle_s) if s.idle_s > 0 else None
+        if battery_reader is not None:
+            battery_states.append(battery_reader.battery_state())
         loop: LoopResult = run_loop(infer, duration_s=s.duration_s, iterations=s.iterations, warmup_s=s.warmup_s,
                                     rate_hz=s.rate_hz, check=sampler.check)
+        if battery_reader is not None:
+            battery_states.append(battery_reader.battery_state())
         idle_after = _idle(sampler, s.idle_s) if s.idle_s > 0 else None
-        if has_power:
-            last = (idle_after or (loop.t_start_s, loop.t_end_s))[1]
-            _wait_for_sample_after(sampler, last, 2.0 + 2.0 / sampler.sample_hz)
+        t_finish = (idle_after or (loop.t_start_s, loop.t_end_s))[1]
+        if polled:
+            _wait_for_sample_after(sampler, t_finish, 2.0 + 2.0 / sampler.sample_hz)
         sampler.stop()
     finally:
         if sampler.running:
             sampler.stop()
         source.close()
+    if windowed:
+        trace = _trace_window(source, wall0 + (t_begin - mono0), wall0 + (t_finish - mono0), t_begin)
+    elif polled:
+        trace = sampler.trace()
     measured_at = resultdoc.utc_now()
 
     run = (loop.t_start_s, loop.t_end_s)
@@ -204,13 +225,13 @@ def run_bench(path: Path | str, settings: BenchSettings | None = None, *, log: L
                         warmup_count=loop.warmup_count)
     power = energy = rep = None
     if has_power:
-        rep = energy_report(sampler.trace(), run=run, inferences=lat.count, resolution_w=source.info.resolution_w,
+        rep = energy_report(trace, run=run, inferences=lat.count, resolution_w=source.info.resolution_w,
                             idle_before=idle_before, idle_after=idle_after,
                             use_counter=bool(source.info.has_counter))
-        power = power_json(sampler, rep, run)
+        power = power_json(sampler, rep, run, source.info, sample_hz=None if polled else source.info.default_sample_hz)
         energy = energy_json(rep, estimated=bool(source.info.estimated))
     th = summarize_thermal(sampler.thermal_snapshots(), run=run, back_to_back=s.rate_hz is None)
-    battery = battery_json(source, sampler, rep, run, target) if has_power else None
+    battery = battery_summary(source, battery_states, rep, run, target) if has_power else None
     rate = loop.rate_json()
     flags = evaluate_validity(window_s=loop.window_s, power=power, energy=rep, thermal=th, rate=rate,
                               missing_providers=missing, idle_s=s.idle_s)
@@ -225,11 +246,14 @@ def run_bench(path: Path | str, settings: BenchSettings | None = None, *, log: L
         thermal=th.to_json() if th else None, battery=battery, flags=flags, measured_at=measured_at)
 
 
-def battery_json(source, sampler: Sampler, rep: EnergyReport | None, run, target) -> dict | None:
-    """Battery drain for battery-powered devices; None when the source is not a battery."""
-    from edgekit.bench.battery import battery_summary
+def _trace_window(source, wall_start_s: float, wall_end_s: float, mono_start_s: float):
+    """An external meter's trace between two wall-clock times, on this run's monotonic axis.
 
-    return battery_summary(source, sampler, rep, run, target)
+    The file is opened afresh, so rows the meter appended during the run are included."""
+    fresh = type(source)(source.path, scope=source.info.scope, start_wall_s=source.start_wall_s,
+                         clock_offset_s=source.clock_offset_s)
+    samples = fresh.window(wall_start_s, wall_end_s, mono_start_s=mono_start_s)
+    return Trace.from_arrays([x.t_s for x in samples], [x.power_w for x in samples])
 
 
 __all__ = ["BenchSettings", "EdgekitError", "run_bench"]

@@ -54,6 +54,8 @@ class BenchSettings:
             raise ConfigError(f"--sysfs-root {self.sysfs_root}: no such directory; point it at the host's /sys")
         if self.input_npz is not None and not Path(self.input_npz).is_file():
             raise ConfigError(f"--input {self.input_npz}: no such file; pass an .npz whose keys are the input names")
+        if self.power == "trace" and self.trace_file is None:
+            raise ConfigError("--power trace needs --trace FILE, the external meter's CSV export")
         if self.trace_file is not None and not Path(self.trace_file).is_file():
             raise ConfigError(f"--trace {self.trace_file}: no such file; pass the meter's CSV export")
         return self
