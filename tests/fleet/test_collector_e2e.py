@@ -93,3 +93,26 @@ def test_telemetry_average_power_over_window_from_target_profile(mosquitto, tmp_
     assert alerts.json()[0][1]["source"].startswith("target rpi5")
     alerts.close()
     pub.close()
+
+
+def test_reporter_result_confirmed_by_collector_and_alerted(mosquitto, tmp_path):
+    """edgekit's own reporter (spool + ack wait) against the collector: confirmed only once stored."""
+    from edgekit.fleet.reporter import report_result
+
+    budgets_file = tmp_path / "budgets.toml"
+    budgets_file.write_text('[device."pi-05"]\nmax_temp_c = 60\n')
+    db = f"sqlite:///{tmp_path / 'fleet.db'}"
+    alerts = Subscriber(mosquitto.port, "edgekit/v1/+/alerts/#")
+    with InProcessCollector(mosquitto.port, db, budgets=Budgets(load_budgets_file(budgets_file))):
+        outcome = report_result(mosquitto.url, result_body(max_temp_c=71.0), fleet="lab", device_id="pi-05",
+                                spool_path=tmp_path / "spool.db", timeout_s=20)
+        assert outcome.confirmed, outcome.summary()
+        assert outcome.pending == 0
+        wait_until(lambda: alerts.messages, what="the alert")
+    store = open_store(db)
+    (row,) = store.results()
+    assert row.message_id == outcome.message_id and row.target == "rpi5" and row.temp_c_max == 71.0
+    ((topic, alert),) = alerts.json()
+    assert topic == "edgekit/v1/lab/alerts/pi-05" and alert["kind"] == "max_temp" and alert["value"] == 71.0
+    store.close()
+    alerts.close()
