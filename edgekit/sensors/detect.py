@@ -119,7 +119,7 @@ def _open_trace(trace_file: Path | None) -> PowerSource:
     from edgekit.sensors.trace import TraceSource
 
     if trace_file is None:
-        raise ConfigError("--power trace needs the external meter's CSV file (trace_file); give its path")
+        raise ConfigError("--power trace needs the external meter's CSV file; pass --trace FILE")
     return TraceSource(Path(trace_file))
 
 

@@ -122,3 +122,8 @@ def test_adb_serial_and_trace_file_are_used_when_given(sysroot, bin_dir, tmp_pat
 def test_explicit_kind_missing_raises(sysroot, bin_dir, kind, match):
     with pytest.raises(SensorError, match=match):
         open_power_source(kind, sysfs_root=sysroot)
+
+
+def test_trace_kind_without_file(sysroot):
+    with pytest.raises(ConfigError, match="pass --trace FILE"):
+        open_power_source("trace", sysfs_root=sysroot)
