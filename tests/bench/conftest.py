@@ -4,6 +4,7 @@ from pathlib import Path
 import pytest
 
 sys.path.insert(0, str(Path(__file__).parent))  # benchfakes builders
+sys.path.insert(0, str(Path(__file__).parent.parent / "runtime"))  # litert_models
 
 REPO = Path(__file__).resolve().parents[2]
 

@@ -114,6 +114,16 @@ def test_build_directory_with_missing_provider_falls_back_visibly(digits_model, 
     assert doc["artifact"]["precision"] == "fp32" and doc["device"]["target"] == "jetson-orin-nano"
 
 
+def test_tflite_model_runs_in_litert(sysroot, tmp_path):
+    from litert_models import tiny_tflite
+
+    orin_nano_hwmon(sysroot)
+    doc = run_bench(tiny_tflite(tmp_path / "add.tflite"), quick(power="jetson", sysfs_root=sysroot, idle_s=0.0))
+    check_schema(doc)
+    assert doc["runtime"]["name"] == "litert" and doc["artifact"]["format"] == "tflite"
+    assert doc["latency"]["count"] > 10
+
+
 def test_build_directory_with_changed_artifact_is_refused(digits_model, tmp_path):
     build = tmp_path / "build"
     build.mkdir()
