@@ -30,7 +30,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
-from urllib.parse import unquote, urlsplit
+from urllib.parse import parse_qs, unquote, urlsplit
 
 from edgekit.errors import ConfigError
 
@@ -48,6 +48,9 @@ KINDS = ("result", "telemetry", "status")
 SEGMENT_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.:-]{0,127}$")
 
 DEFAULT_PORTS = {"mqtt": 1883, "mqtts": 8883}
+#: ``?protocol=`` values of a broker URL. MQTT 5 is the default; 3.1.1 exists for
+#: brokers that speak nothing else (the embedded amqtt), and cannot report ACL refusals.
+PROTOCOLS = {"5": "5", "5.0": "5", "3.1.1": "3.1.1", "311": "3.1.1"}
 
 
 # --------------------------------------------------------------------- topics
@@ -179,12 +182,20 @@ class BrokerConfig:
     key_file: Path | None = None
     username: str | None = None
     password: str | None = field(default=None, repr=False)
+    protocol: str = "5"  # "5" or "3.1.1"
+
+    @property
+    def paho_protocol(self) -> int:
+        import paho.mqtt.client as mqtt
+
+        return mqtt.MQTTv5 if self.protocol == "5" else mqtt.MQTTv311
 
     def redacted_url(self) -> str:
         """The URL for logs: scheme, user (if any), host and port, never the password."""
         user = f"{self.username}@" if self.username else ""
         host = f"[{self.host}]" if ":" in self.host else self.host
-        return f"{'mqtts' if self.tls else 'mqtt'}://{user}{host}:{self.port}"
+        query = "" if self.protocol == "5" else f"?protocol={self.protocol}"
+        return f"{'mqtts' if self.tls else 'mqtt'}://{user}{host}:{self.port}{query}"
 
     def configure(self, client) -> None:
         """Apply TLS and credentials to a paho ``Client`` before connecting."""
@@ -226,6 +237,8 @@ def parse_broker_url(url: str, *, ca_file: str | Path | None = None, cert_file: 
                      password_file: str | Path | None = None, password_env: str | None = None) -> BrokerConfig:
     """``mqtt://host[:port]`` or ``mqtts://[user@]host[:port]`` plus TLS/auth options.
 
+    ``?protocol=3.1.1`` selects MQTT 3.1.1 for brokers without MQTT 5 (default 5).
+
     A password inside the URL is refused: it would show in process lists and
     shell history. It comes from ``password_file`` or the environment variable
     named by ``password_env``.
@@ -244,8 +257,14 @@ def parse_broker_url(url: str, *, ca_file: str | Path | None = None, cert_file: 
     if parts.password is not None:
         raise ConfigError("the broker URL holds a password; remove it and pass --password-file FILE "
                           "or --password-env VARIABLE instead")
-    if parts.path not in ("", "/") or parts.query:
-        raise ConfigError(f"the broker URL has a path or query; use {scheme}://HOST:PORT only")
+    if parts.path not in ("", "/"):
+        raise ConfigError(f"the broker URL has a path; use {scheme}://HOST:PORT")
+    query = parse_qs(parts.query, keep_blank_values=True) if parts.query else {}
+    if set(query) - {"protocol"} or len(query.get("protocol", [])) > 1 or (
+            query and query["protocol"][0] not in PROTOCOLS):
+        raise ConfigError(f"the broker URL query {parts.query!r} is not understood; the only option is "
+                          "?protocol=5 (default) or ?protocol=3.1.1")
+    protocol = PROTOCOLS[query["protocol"][0]] if query else "5"
     tls = scheme == "mqtts"
     if not tls and (ca_file or cert_file or key_file):
         raise ConfigError("TLS files were given for a plain mqtt:// broker; use an mqtts:// URL")
@@ -267,7 +286,7 @@ def parse_broker_url(url: str, *, ca_file: str | Path | None = None, cert_file: 
                           "or put it in the URL as mqtts://NAME@host")
     return BrokerConfig(host=parts.hostname, port=port or DEFAULT_PORTS[scheme], tls=tls,
                         ca_file=files["CA file"], cert_file=files["certificate file"], key_file=files["key file"],
-                        username=user, password=password)
+                        username=user, password=password, protocol=protocol)
 
 
 def add_broker_arguments(parser, *, required: bool = True) -> None:

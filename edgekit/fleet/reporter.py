@@ -111,8 +111,13 @@ class Reporter:
         self._awaiting: dict[int, str] = {}
         self._last_stale_check = 0.0
 
-        self._client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id=self.client_id,
-                                   protocol=mqtt.MQTTv5)
+        self._v5 = broker.protocol == "5"
+        if self._v5:
+            self._client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id=self.client_id,
+                                       protocol=mqtt.MQTTv5)
+        else:  # persistent session the 3.1.1 way; PUBACKs then carry no reason code
+            self._client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id=self.client_id,
+                                       protocol=mqtt.MQTTv311, clean_session=False)
         self._client.enable_logger(logging.getLogger("edgekit.fleet.paho"))
         broker.configure(self._client)
         self._client.reconnect_delay_set(min_delay=reconnect_min_s, max_delay=reconnect_max_s)
@@ -128,11 +133,16 @@ class Reporter:
 
     # ------------------------------------------------------------ public API
     def start(self) -> "Reporter":
-        props = Properties(PacketTypes.CONNECT)
-        props.SessionExpiryInterval = int(self.session_expiry_s)
         log.info("connecting to %s as %s", self.broker.redacted_url(), self.client_id)
-        self._client.connect_async(self.broker.host, self.broker.port, keepalive=self.keepalive_s,
-                                   clean_start=False, properties=props)
+        if self._v5:
+            props = Properties(PacketTypes.CONNECT)
+            props.SessionExpiryInterval = int(self.session_expiry_s)
+            self._client.connect_async(self.broker.host, self.broker.port, keepalive=self.keepalive_s,
+                                       clean_start=False, properties=props)
+        else:
+            log.warning("MQTT 3.1.1 to %s: the broker cannot report refused messages (ACL); delivery is "
+                        "still only counted on the collector's ack", self.broker.redacted_url())
+            self._client.connect_async(self.broker.host, self.broker.port, keepalive=self.keepalive_s)
         self._client.loop_start()
         self._thread = threading.Thread(target=self._pump, name=f"edgekit-reporter-{self.device_id}",
                                         daemon=True)

@@ -70,6 +70,8 @@ def test_password_from_file_or_env_never_in_repr(tmp_path, monkeypatch):
     ("mqtt://u:pw@h", {}, "holds a password"),
     ("mqtt://h:99999", {}, "bad broker URL"),
     ("mqtt://h/path", {}, "path"),
+    ("mqtt://h?protocol=4", {}, "protocol=3.1.1"),
+    ("mqtt://h?qos=2", {}, "not understood"),
     ("mqtt://h", {"ca_file": "/nonexistent.pem"}, "mqtts://"),
     ("mqtts://h", {"ca_file": "/nonexistent.pem"}, "does not exist"),
     ("mqtt://h", {"password_env": "EDGEKIT_UNSET_VAR_X"}, "not set"),
@@ -79,6 +81,12 @@ def test_bad_broker_options_give_one_line_errors(url, kwargs, match):
     with pytest.raises(ConfigError, match=match) as exc:
         messages.parse_broker_url(url, **kwargs)
     assert "\n" not in str(exc.value)
+
+
+def test_protocol_query():
+    assert messages.parse_broker_url("mqtt://h:1").protocol == "5"
+    cfg = messages.parse_broker_url("mqtt://127.0.0.1:1884?protocol=3.1.1")
+    assert cfg.protocol == "3.1.1" and cfg.redacted_url() == "mqtt://127.0.0.1:1884?protocol=3.1.1"
 
 
 def test_password_needs_a_user(tmp_path):
