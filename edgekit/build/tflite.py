@@ -22,7 +22,7 @@ from typing import Literal
 import numpy as np
 import onnx
 
-from edgekit.build.toolchain import INSTALL_HINT, Toolchain, find_toolchain
+from edgekit.build.toolchain import INSTALL_HINT, Toolchain, clean_env, find_toolchain
 from edgekit.errors import BuildError
 
 Precision = Literal["fp32", "fp16", "int8"]
@@ -176,9 +176,8 @@ def _tf_input_name(name: str) -> str:
 
 
 def _subprocess_env(chain: Toolchain) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "PYTHONHOME", "VIRTUAL_ENV")}
+    env = clean_env()
     env["PATH"] = f"{chain.bin_dir}{os.pathsep}{env.get('PATH', '')}"  # onnx2tf runs `onnxsim`
-    env["PYTHONNOUSERSITE"] = "1"
     env["CUDA_VISIBLE_DEVICES"] = "-1"  # convert on the CPU: same result everywhere, no GPU memory grab
     env["TF_CPP_MIN_LOG_LEVEL"] = "1"
     return env

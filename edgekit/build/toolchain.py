@@ -127,7 +127,7 @@ def _installed_versions(env: Path) -> dict[str, str]:
             key, _, value = line.partition("=")
             if key.strip() in ("version", "version_info"):
                 out["python"] = value.strip()
-    return out
+    return dict(sorted(out.items()))
 
 
 def _norm(name: str) -> str:
@@ -216,13 +216,18 @@ def _run_logged(cmd: list[str], log, on_line: Callable[[str], None] | None, env=
         log.write(line)
         if on_line:
             on_line(line.rstrip("\n"))
-    return proc.wait()
+    rc = proc.wait()
+    log.flush()
+    return rc
 
 
 def _last_error(log_path: Path) -> str:
     lines = [ln.strip() for ln in log_path.read_text(errors="replace").splitlines() if ln.strip()]
     for ln in reversed(lines):
-        if ln.startswith("ERROR") or "Error" in ln.split(":")[0]:
+        if ln.startswith("ERROR:"):
+            return ln[len("ERROR:"):].strip()
+    for ln in reversed(lines):
+        if not ln.startswith("$ ") and "Error" in ln.split(":")[0]:
             return ln
     return lines[-1] if lines else "no output"
 
@@ -257,13 +262,13 @@ def install_tflite(dir: Path | None = None, *, python: str | os.PathLike | None 
                 if env.exists() and not _healthy_python(env):
                     shutil.rmtree(env)
                 step(f"creating virtual environment {env}")
-                rc = _run_logged([base_python, "-m", "venv", str(env)], log, on_line)
+                rc = _run_logged([base_python, "-m", "venv", str(env)], log, on_line, env=clean_env())
                 if rc != 0:
                     raise BuildError(f"creating {env} failed ({_last_error(log_path)}); see {log_path}")
                 step(f"installing {PINS[0]} and its pinned dependencies (about 2.6 GB)")
                 pip = [str(_venv_python(env)), "-m", "pip", "install", "--disable-pip-version-check",
                        "--no-input", "--progress-bar", "off", *PINS]
-                rc = _run_logged(pip, log, on_line)
+                rc = _run_logged(pip, log, on_line, env=clean_env())
                 if rc != 0:
                     raise BuildError(f"installing onnx2tf failed: {_last_error(log_path)}; see {log_path}")
                 chain = Toolchain(root=env, python=_venv_python(env), versions=_installed_versions(env))
@@ -290,10 +295,17 @@ def install_tflite(dir: Path | None = None, *, python: str | os.PathLike | None 
     return found
 
 
+def clean_env() -> dict[str, str]:
+    """This process's environment without what would mix edgekit's packages into the venv."""
+    env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "PYTHONHOME", "VIRTUAL_ENV")}
+    env["PYTHONNOUSERSITE"] = "1"
+    return env
+
+
 def _healthy_python(env: Path) -> bool:
     try:
         return subprocess.run([str(_venv_python(env)), "-c", "pass"], capture_output=True,
-                              timeout=60).returncode == 0
+                              timeout=60, env=clean_env()).returncode == 0
     except (OSError, subprocess.TimeoutExpired):
         return False
 
