@@ -8,6 +8,7 @@ excluded) -> measured window -> idle window -> stop the sampler -> integrate.
 
 from __future__ import annotations
 
+import shutil
 import sys
 import time
 from collections.abc import Callable
@@ -61,7 +62,8 @@ def open_thermal(settings: BenchSettings):
         return None
     reader = getattr(thermal_mod, "ThermalReader", None)
     if reader is not None:
-        r = reader(settings.sysfs_root)
+        vcgencmd = shutil.which("vcgencmd")  # Raspberry Pi: get_throttled bits
+        r = reader(settings.sysfs_root, vcgencmd=vcgencmd) if vcgencmd else reader(settings.sysfs_root)
         return r.read
     fn = getattr(thermal_mod, "read_thermal", None) or getattr(thermal_mod, "read_snapshot", None)
     if fn is None:

@@ -7,7 +7,8 @@ it always runs over the real timestamps of what is kept — at a lower
 effective rate, which the result reports (``samples_read`` vs ``samples_kept``).
 Thermal snapshots are bounded the same way (``max_thermal``).
 
-The thread waits on an ``Event``, so ``stop()`` returns within one sensor
+A failing thermal read stops thermal sampling only (``thermal_error`` says why);
+power sampling goes on. The thread waits on an ``Event``, so ``stop()`` returns within one sensor
 read. An exception raised by a read ends the thread and is re-raised in the
 caller by ``stop()`` or ``check()``.
 """
@@ -55,6 +56,7 @@ class Sampler:
         self.decimation = 1
         self.samples_read = 0
         self.late_ticks = 0  # reads that started more than one period late
+        self.thermal_error: str | None = None  # why thermal sampling stopped, if it did
         self._rail_names: tuple[str, ...] | None = None
         self._rails: np.ndarray | None = None  # (cap, n_rails), NaN where a read lacked a rail
         self._lock = threading.Lock()
@@ -114,8 +116,13 @@ class Sampler:
                 if self.source is not None:
                     self._store(self.source.read())
                 if t_period is not None and self._clock() >= next_thermal:
-                    self._store_thermal(self._thermal())
-                    next_thermal += t_period
+                    try:
+                        self._store_thermal(self._thermal())
+                    except Exception as exc:  # thermal is secondary: keep measuring power, say why it stopped
+                        self.thermal_error = str(exc) or type(exc).__name__
+                        t_period = None
+                    else:
+                        next_thermal += t_period
                 next_t += period
                 now = self._clock()
                 if next_t < now:  # the read overran: skip the missed ticks instead of bursting
