@@ -149,16 +149,30 @@ def build_ack(message_ids: list[str]) -> dict[str, Any]:
 
 def parse_ack(payload: bytes) -> list[str]:
     """Message ids named by an ack payload; ``[]`` for anything that is not a v1 ack."""
+    return parse_ack_full(payload)[0]
+
+
+def parse_ack_full(payload: bytes) -> tuple[list[str], list[tuple[str, str]]]:
+    """``(stored_ids, rejected)`` of an ack; ``rejected`` is ``[(message_id, reason)]``.
+
+    ``rejected`` comes from an optional ``"rejected": [{"message_id", "reason"}]``
+    list: messages the collector refused for good (kept in its dead-letter
+    table), which the device must stop re-sending.
+    """
     try:
         doc = json.loads(payload)
     except (ValueError, UnicodeDecodeError):
-        return []
+        return [], []
     if not isinstance(doc, dict) or doc.get("schema") != ACK_SCHEMA or doc.get("schema_version") != SCHEMA_VERSION:
-        return []
+        return [], []
     ids = doc.get("message_ids")
-    if not isinstance(ids, list):
-        return []
-    return [i for i in ids if isinstance(i, str) and 0 < len(i) <= 64]
+    ids = [i for i in ids if isinstance(i, str) and 0 < len(i) <= 64] if isinstance(ids, list) else []
+    rejected = []
+    items = doc.get("rejected")
+    for item in items if isinstance(items, list) else []:
+        if isinstance(item, dict) and isinstance(item.get("message_id"), str) and 0 < len(item["message_id"]) <= 64:
+            rejected.append((item["message_id"], str(item.get("reason", "rejected"))[:200]))
+    return ids, rejected
 
 
 def default_device_id() -> str:

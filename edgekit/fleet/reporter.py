@@ -62,6 +62,8 @@ class ReporterStats:
     puback_refusals: int = 0           # PUBACKs with reason >= 128: not delivered
     last_refusal: str | None = None    # e.g. "Not authorized (135) for telemetry seq 12"
     confirmed: int = 0                 # messages removed from the spool by collector acks
+    rejected_by_collector: int = 0     # removed because the collector refused them for good (dead-lettered)
+    last_rejection: str | None = None
     status: str = "starting"           # starting | connected | disconnected | refused | stopped
 
 
@@ -110,6 +112,7 @@ class Reporter:
         self._sent: dict[str, _Sent] = {}
         self._awaiting: dict[int, str] = {}
         self._last_stale_check = 0.0
+        self._stale_after_s = resend_after_s  # doubles while re-sends bring no ack back
 
         self._v5 = broker.protocol == "5"
         if self._v5:
@@ -249,9 +252,11 @@ class Reporter:
 
     def _on_message(self, client, userdata, msg) -> None:
         if msg.topic == self._ack_topic:
-            ids = messages.parse_ack(msg.payload)
+            ids, rejected = messages.parse_ack_full(msg.payload)
             if ids:
                 self._events.put(("ack", ids))
+            if rejected:
+                self._events.put(("rejected", rejected))
 
     # ------------------------------------------------------- pump (own thread)
     def _pump(self) -> None:
@@ -280,6 +285,8 @@ class Reporter:
         kind = event[0]
         if kind == "ack":
             self._on_ack_ids(event[1])
+        elif kind == "rejected":
+            self._on_rejected(event[1])
         elif kind == "puback":
             self._on_puback(event[1], event[2], event[3])
         elif kind == "connected":
@@ -339,10 +346,27 @@ class Reporter:
             sent = self._sent.pop(mid_id, None)
             if sent is not None and sent.mid is not None:
                 self._awaiting.pop(sent.mid, None)
+        if removed:
+            self._stale_after_s = self.resend_after_s
         with self._stats_lock:
             self._stats.confirmed += removed
         with self._confirmed_cv:
             self._confirmed_cv.notify_all()
+
+    def _on_rejected(self, rejected: list[tuple[str, str]]) -> None:
+        removed = self.spool.confirm([mid for mid, _ in rejected], counter="rejected")
+        if removed:
+            detail = "; ".join(f"{mid}: {why}" for mid, why in rejected[:3])
+            with self._stats_lock:
+                self._stats.rejected_by_collector += removed
+                self._stats.last_rejection = detail
+            log.error("the collector refused %d message(s) for good (kept in its dead-letter table): %s",
+                      removed, detail)
+        self._on_ack_ids([])
+        for mid, _ in rejected:
+            sent = self._sent.pop(mid, None)
+            if sent is not None and sent.mid is not None:
+                self._awaiting.pop(sent.mid, None)
 
     def _on_puback(self, mid: int, code: int, name: str) -> None:
         message_id = self._awaiting.pop(mid, None)
@@ -372,9 +396,10 @@ class Reporter:
         if not oldest:
             return
         sent = self._sent.get(oldest[0].message_id)
-        if sent is not None and sent.mid is None and now - sent.sent_mono > self.resend_after_s:
+        if sent is not None and sent.mid is None and now - sent.sent_mono > self._stale_after_s:
             log.info("no collector ack for seq %d after %.0f s: re-sending unconfirmed messages in order",
-                     oldest[0].seq, self.resend_after_s)
+                     oldest[0].seq, self._stale_after_s)
+            self._stale_after_s = min(self._stale_after_s * 2, 16 * self.resend_after_s)
             self._restart_epoch()
 
     def _fill(self) -> None:

@@ -81,6 +81,7 @@ class SpoolStats:
     dropped_total: int
     dropped_by_kind: dict[str, int]
     confirmed_total: int
+    rejected_total: int = 0
 
 
 class Spool:
@@ -194,8 +195,12 @@ class Spool:
             log.warning("spool full (%d rows / %d bytes max): dropped unconfirmed %s seq %d of %s",
                         self.max_rows, self.max_bytes, vkind, vseq, vdev)
 
-    def confirm(self, message_ids: Iterable[str]) -> int:
-        """Delete the messages the collector acknowledged; returns how many were still here."""
+    def confirm(self, message_ids: Iterable[str], *, counter: str = "confirmed") -> int:
+        """Delete the messages the collector acknowledged; returns how many were still here.
+
+        ``counter`` names the meta counter to add them to: ``confirmed`` (stored
+        by the collector) or ``rejected`` (refused by it for good).
+        """
         ids = [i for i in message_ids if isinstance(i, str)]
         if not ids:
             return 0
@@ -212,7 +217,7 @@ class Spool:
                     if freed[0]:
                         self._db.execute(f"DELETE FROM outbox WHERE message_id IN ({marks})", chunk)
                         self._bump("bytes", -freed[1])
-                        self._bump("confirmed", freed[0])
+                        self._bump(counter, freed[0])
                         removed += freed[0]
                 self._db.execute("COMMIT")
             except BaseException:
@@ -249,5 +254,6 @@ class Spool:
             dropped = {k.split("/", 1)[1]: int(v) for k, v in
                        self._db.execute("SELECT key, value FROM meta WHERE key LIKE 'dropped/%'")}
             confirmed = self._meta("confirmed")
+            rejected = self._meta("rejected")
         return SpoolStats(pending=count, pending_bytes=size, dropped_total=sum(dropped.values()),
-                          dropped_by_kind=dropped, confirmed_total=confirmed)
+                          dropped_by_kind=dropped, confirmed_total=confirmed, rejected_total=rejected)

@@ -43,6 +43,12 @@ def test_ack_parsing_ignores_junk():
         assert messages.parse_ack(junk) == []
 
 
+def test_ack_with_collector_rejections():
+    doc = messages.build_ack(["a" * 32])
+    doc["rejected"] = [{"message_id": "b" * 32, "reason": "schema"}, {"message_id": 5}, "junk"]
+    assert messages.parse_ack_full(json.dumps(doc).encode()) == (["a" * 32], [("b" * 32, "schema")])
+
+
 def test_broker_url_defaults_and_tls(tmp_path):
     cfg = messages.parse_broker_url("mqtt://broker.lan")
     assert (cfg.host, cfg.port, cfg.tls) == ("broker.lan", 1883, False)

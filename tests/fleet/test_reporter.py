@@ -53,6 +53,36 @@ def test_unconfirmed_result_stays_spooled_and_goes_out_with_the_next_report(mosq
         acker.stop()
 
 
+def test_mqtt_311_fallback_still_waits_for_the_collector(mosquitto, tmp_path):
+    acker = Acker(mosquitto.url, tmp_path / "acks.db").start()
+    try:
+        out = report_result(mosquitto.url + "?protocol=3.1.1", {"run": 1}, fleet="lab", device_id="old-broker",
+                            spool_path=tmp_path / "spool.db", timeout_s=10)
+        assert out.confirmed and len(acker.rows("old-broker")) == 1
+    finally:
+        acker.stop()
+
+
+def test_message_the_collector_refuses_for_good_leaves_the_spool_counted(mosquitto, tmp_path):
+    acker = Acker(mosquitto.url, tmp_path / "acks.db",
+                  reject_if=lambda d: "schema: bad body" if d["body"].get("bad") else None).start()
+    spool = Spool(tmp_path / "spool.db")
+    rep = Reporter(parse_broker_url(mosquitto.url), spool, fleet="lab", device_id="pi-r").start()
+    try:
+        bad = rep.submit("result", {"bad": True})
+        good = rep.submit("result", {"bad": False})
+        assert rep.wait_drained(10)
+        st = rep.stats
+    finally:
+        rep.stop()
+        acker.stop()
+    assert acker.rejected == [bad.message_id] and [r[0] for r in acker.rows("pi-r")] == [good.message_id]
+    assert st.rejected_by_collector == 1 and st.confirmed == 1 and "schema: bad body" in st.last_rejection
+    s = spool.stats()
+    assert (s.pending, s.confirmed_total, s.rejected_total) == (0, 1, 1)
+    spool.close()
+
+
 def test_report_with_broker_down_returns_unconfirmed_within_the_timeout(tmp_path):
     from conftest import free_port
     start = time.monotonic()

@@ -24,10 +24,13 @@ from edgekit.fleet import messages
 
 class Acker:
     def __init__(self, broker_url: str, db_path, *, client_id: str | None = None, ack: bool = True,
-                 username: str | None = None, password: str | None = None, tls_ca: str | None = None):
+                 username: str | None = None, password: str | None = None, tls_ca: str | None = None,
+                 reject_if=None):
         self.broker = messages.parse_broker_url(broker_url)
         self.db_path = str(db_path)
         self.ack = ack
+        self.reject_if = reject_if  # doc -> reason or None: refuse for good (dead-letter), say so in the ack
+        self.rejected: list[str] = []
         self.received = 0
         self.duplicates = 0
         self._lock = threading.Lock()
@@ -65,6 +68,13 @@ class Acker:
 
     def _on_message(self, client, userdata, msg):
         doc = json.loads(msg.payload)
+        reason = self.reject_if(doc) if self.reject_if else None
+        if reason:
+            self.rejected.append(doc["message_id"])
+            ack = messages.build_ack([])
+            ack["rejected"] = [{"message_id": doc["message_id"], "reason": reason}]
+            client.publish(messages.ack_topic(doc["fleet"], doc["device_id"]), json.dumps(ack), qos=1)
+            return
         with self._lock:
             self.received += 1
             cur = self._db.execute("INSERT OR IGNORE INTO stored VALUES (?,?,?,?,?,?)",
