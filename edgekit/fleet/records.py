@@ -95,7 +95,10 @@ def _num(value: Any, name: str, *, minimum: float | None = None) -> float | None
         return None
     if isinstance(value, bool) or not isinstance(value, (int, float)):
         raise RecordError(f"{name} must be a number or null, not {type(value).__name__}")
-    value = float(value)
+    try:
+        value = float(value)
+    except OverflowError:
+        raise RecordError(f"{name} is too large for a double") from None
     if not math.isfinite(value):
         raise RecordError(f"{name} is not finite")
     if minimum is not None and value < minimum:

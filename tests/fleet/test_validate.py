@@ -93,3 +93,34 @@ def test_limits_are_configurable():
     assert small.validate(TOPIC, json.dumps(GOOD).encode() + b" " * 101).reason == "too_large"
     doc = dict(GOOD, extra={"a": {"b": {"c": 1}}})
     assert small.validate(TOPIC, json.dumps(doc).encode()).reason == "too_deep"
+
+
+def test_huge_numbers():
+    text = json.dumps(GOOD)
+    for literal, reason in (("1e999", "non_finite"), ("1" * 400 + ".5", "non_finite"), ("9" * 5000, "not_json"),
+                            ("9" * 400, "schema")):
+        verdict = V.validate(TOPIC, text.replace('"power_w_avg": 3.0', f'"power_w_avg": {literal}').encode())
+        assert verdict.reason == reason, (literal[:10], verdict)
+
+
+@settings(max_examples=200, deadline=None)
+@given(path=st.sampled_from([("latency", "p50_ms"), ("power", "avg_w"), ("energy",), ("thermal", "zones"),
+                             ("artifact", "sha256"), ("settings", "threads"), ("battery",), ("validity", "flags")]),
+       value=json_values)
+def test_fast_schema_check_agrees_with_jsonschema(path, value):
+    """The compiled fast path must accept exactly what jsonschema (the authority) accepts."""
+    fast, full = V._bodies["result"].fast, V._bodies["result"].full
+    if fast is None:
+        return  # fastjsonschema not installed: jsonschema alone decides
+    doc = result_body()
+    node = doc
+    for key in path[:-1]:
+        node = node[key]
+    node[path[-1]] = value
+    doc = json.loads(json.dumps(doc))
+    try:
+        fast(doc)
+        fast_ok = True
+    except Exception:
+        fast_ok = False
+    assert fast_ok == full.is_valid(doc)
