@@ -28,7 +28,7 @@ import logging
 import queue
 import threading
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
@@ -459,7 +459,6 @@ class ReportOutcome:
     last_refusal: str | None = None
     connect_error: str | None = None
     waited_s: float = 0.0
-    extra: dict = field(default_factory=dict)
 
     def summary(self) -> str:
         if self.confirmed:

@@ -153,6 +153,14 @@ class Spool:
         if kind not in messages.SPOOLED_KINDS:
             raise ValueError(f"only {messages.SPOOLED_KINDS} go through the spool, not {kind!r}")
         name = messages.topic(fleet, device_id, kind)
+        try:
+            return self._enqueue(kind, body, fleet, device_id, target, name)
+        except sqlite3.OperationalError as exc:  # disk full, read-only file system, locked for 30 s
+            raise EdgekitError(f"cannot write to the spool {self.path} ({exc}); free disk space or pass a "
+                               "writable --spool PATH") from None
+
+    def _enqueue(self, kind: str, body: dict[str, Any], fleet: str, device_id: str, target: str | None,
+                 name: str) -> SpooledMessage:
         with self._lock:
             self._db.execute("BEGIN IMMEDIATE")
             try:

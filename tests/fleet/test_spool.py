@@ -5,7 +5,7 @@ import sys
 
 import pytest
 
-from edgekit.errors import ConfigError
+from edgekit.errors import ConfigError, EdgekitError
 from edgekit.fleet.spool import Spool
 
 
@@ -109,3 +109,12 @@ def test_two_processes_share_a_seq_counter(tmp_path):
     with Spool(path) as sp:
         seqs = sorted(m.seq for m in sp.pending(limit=1000))
     assert seqs == list(range(1, 101))
+
+
+def test_unwritable_spool_is_a_one_line_error(tmp_path):
+    path = tmp_path / "s.db"
+    with Spool(path) as sp:
+        sp.enqueue("telemetry", {}, fleet="f", device_id="d")
+        sp._db.execute("PRAGMA query_only=1")  # what a read-only mount looks like to SQLite
+        with pytest.raises(EdgekitError, match="free disk space"):
+            sp.enqueue("telemetry", {}, fleet="f", device_id="d")
