@@ -202,6 +202,9 @@ class Reporter:
                 deadline = time.monotonic() + min(timeout_s, 3.0)
                 while not info.is_published() and time.monotonic() < deadline:
                     time.sleep(0.02)
+        # paho 2.2's network thread logs a spurious "Client is not connected" error
+        # when it loops once more after a clean disconnect; stop listening first.
+        self._client.disable_logger()
         self._client.disconnect()
         self._client.loop_stop()
         with self._stats_lock:

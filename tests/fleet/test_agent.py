@@ -348,3 +348,20 @@ def test_killed_agent_leaves_a_last_will_offline(mosquitto, tmp_path, sysroot):
             break
     assert status["body"]["state"] == "offline"
     assert status["kind"] == "status" and len(status["message_id"]) == 32
+
+
+@pytest.mark.parametrize("argv,match", [
+    (["--broker", "http://h"], "scheme"),
+    (["--broker", "mqtt://h", "--bench", "m.onnx"], "--every"),
+    (["--broker", "mqtt://h", "--interval", "0"], "--interval"),
+    (["--broker", "mqtt://h", "--device-id", "a/b"], "topic level"),
+    (["--broker", "mqtt://h", "--sysfs-root", "/nonexistent-sysfs"], "--sysfs-root"),
+])
+def test_agent_command_bad_input_is_one_line_and_nonzero(argv, match, capsys, tmp_path):
+    from edgekit.fleet.agent_command import main
+
+    rc = main(argv + ["--spool", str(tmp_path / "s.db")])
+    err = capsys.readouterr().err.strip()
+    assert rc != 0
+    assert err.startswith("edgekit: error:") and match in err and "\n" not in err
+    assert not (tmp_path / "s.db").exists()  # nothing half-made
