@@ -44,6 +44,9 @@ def test_jetson_hwmon_energy_is_checkable(digits_model, sysroot):
     codes = {f["code"] for f in doc["validity"]["flags"]}
     assert "window_short" in codes and not doc["validity"]["energy_valid"]   # 1 s < 10 s
     assert doc["runtime"]["providers"] == ["CPUExecutionProvider"]
+    th = doc["thermal"]
+    assert th["zones"][0]["name"] == "cpu-thermal" and th["max_temp_c"] == pytest.approx(51.25)
+    assert th["throttled"] is False
     assert doc["artifact"]["format"] == "onnx" and len(doc["artifact"]["sha256"]) == 64
     assert lat["count"] > 10 and lat["first_inference_ms"] > 0
     assert datetime.fromisoformat(doc["measured_at"].replace("Z", "+00:00")).tzinfo == timezone.utc
