@@ -83,7 +83,7 @@ def assemble_manifest(b: "_Build", att: "Attempt", attempts: list["Attempt"]) ->
         "verification": verification,
         "deployment": _deployment(b, att),
         "tflite": att.tflite if att.tflite is not None else {"status": "not requested by the target profile"},
-        "passes": {"load": b.load_facts, "optimize": b.optimize_facts},
+        "passes": {"load": b.load_facts, "optimize": b.optimize_facts, **att.conversion},
         "attempts": [a.to_json() for a in attempts],
         "toolchain": toolchain_versions(),
         "notes": list(b.notes),

@@ -68,6 +68,7 @@ class Attempt:
     checks: list[verify.ArtifactCheck] = field(default_factory=list)
     quantization: dict = field(default_factory=dict)
     tflite: dict | None = None
+    conversion: dict = field(default_factory=dict)
     rounds: list[dict] = field(default_factory=list)
     reason: str = ""
 
@@ -228,6 +229,7 @@ class _Build:
                               f"and per-channel QDQ needs opset 13")
         excluded: list[str] = []
         rounds: list[dict] = []
+        last_reason = "int8 quantization left no node in int8"
         while True:
             qcfg = quantize.QuantizeConfig(
                 self.target.name, self.target.max_ir_version, "int8", int8_mode=mode,
@@ -237,9 +239,10 @@ class _Build:
             att = Attempt("int8", False, q.files["model.onnx"], quantization=dict(q.facts))
             att.rounds = rounds
             if not q.facts.get("quantized_ops"):
-                att.reason = "no node is left in int8 (every quantizable node kept in float)"
+                att.reason = f"{last_reason}; keeping more nodes in float leaves no node in int8"
                 return att
             self._convert_and_verify(att, calibration=samples)
+            last_reason = att.reason
             if att.passed or mode != "static" or len(rounds) >= self.max_rounds:
                 return att
             worst = self._rank(att.model, samples, excluded)
@@ -277,6 +280,7 @@ class _Build:
                 convert.NAME, ocfg, [src],
                 lambda d: self._ort_files(src, d, ocfg),
                 label=f"ORT format ({style}, arm)", describe=lambda f: f.get("command", ""))
+            att.conversion["convert-ort"] = out.facts
             arts.append(Artifact(f"{self.stem}.ort", out.files["model.ort"], "ort", att.precision))
             arts.append(Artifact("required_operators.config", out.files["required_operators.config"],
                                  "ort-ops-config", None))

@@ -46,6 +46,10 @@ PROFILES = {
     "test-pi": dict(family="rpi", runtimes='["onnxruntime"]', eps='["CPUExecutionProvider"]',
                     precisions='["fp32", "fp16", "int8"]', preferred='["int8", "fp32"]',
                     formats='["onnx", "ort"]', max_ir=10, max_opset=21, extra=""),
+    # like test-pi but ONNX only: no ORT-format subprocess, for tests about the gate rather than the format
+    "test-pi-onnx": dict(family="rpi", runtimes='["onnxruntime"]', eps='["CPUExecutionProvider"]',
+                         precisions='["fp32", "fp16", "int8"]', preferred='["int8", "fp32"]',
+                         formats='["onnx"]', max_ir=10, max_opset=21, extra=""),
     "test-jetson": dict(family="jetson", runtimes='["onnxruntime", "tensorrt"]',
                         eps='["TensorrtExecutionProvider", "CUDAExecutionProvider", "CPUExecutionProvider"]',
                         precisions='["fp32", "fp16", "int8"]', preferred='["fp16", "fp32"]',
@@ -77,9 +81,26 @@ def targets_dir(tmp_path) -> Path:
     return d
 
 
+@pytest.fixture(scope="session")
+def shared_cache(tmp_path_factory) -> Path:
+    """One pass cache for the session: later tests reuse earlier passes (and so exercise cache hits)."""
+    return tmp_path_factory.mktemp("build-cache")
+
+
 @pytest.fixture
 def cache_dir(tmp_path) -> Path:
     return tmp_path / "cache"
+
+
+@pytest.fixture
+def real_target():
+    """A bundled profile when it exists (targets/NAME.toml), else the stand-in test profile."""
+    def pick(name: str, stand_in: str, stand_in_dir: Path) -> tuple[str, Path]:
+        bundled = REPO / "targets"
+        if (bundled / f"{name}.toml").is_file():
+            return name, bundled
+        return stand_in, stand_in_dir
+    return pick
 
 
 @pytest.fixture
