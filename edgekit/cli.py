@@ -17,9 +17,11 @@ from edgekit.errors import EdgekitError
 COMMAND_MODULES = (
     "edgekit.targets_command",
     "edgekit.build.command",
+    "edgekit.build.toolchain_command",
     "edgekit.models.command",
     "edgekit.bench.command",
     "edgekit.fleet.command",
+    "edgekit.fleet.agent_command",
     "edgekit.demo",
 )
 
