@@ -7,6 +7,7 @@ import shutil
 import signal
 import socket
 import subprocess
+import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -74,7 +75,7 @@ class Mosquitto:
             shutil.chown(self.workdir, user="mosquitto")
             for p in (data, log):
                 shutil.chown(p, user="mosquitto")
-            os.chmod(self.workdir, 0o777)
+            os.chmod(self.workdir, 0o755)
 
     def start(self) -> None:
         if self.proc and self.proc.poll() is None:
@@ -104,11 +105,23 @@ class Mosquitto:
         self.start()
 
 
+def make_broker_workdir() -> Path:
+    """A folder the broker can enter after it drops to the mosquitto user.
+
+    pytest's own temp folders are root-only (0700), so a broker started as root
+    could neither save its persistence file nor read a password file there.
+    """
+    workdir = Path(tempfile.mkdtemp(prefix="edgekit-mosquitto-"))
+    workdir.chmod(0o755)
+    return workdir
+
+
 @pytest.fixture
-def mosquitto(tmp_path_factory) -> Mosquitto:
+def mosquitto() -> Mosquitto:
     if not shutil.which("mosquitto"):
         pytest.fail("mosquitto is not installed; run scripts/test, which installs it")
-    broker = Mosquitto(port=free_port(), workdir=tmp_path_factory.mktemp("mosquitto"))
+    broker = Mosquitto(port=free_port(), workdir=make_broker_workdir())
     broker.start()
     yield broker
     broker.stop()
+    shutil.rmtree(broker.workdir, ignore_errors=True)

@@ -16,3 +16,13 @@ def test_fixture_broker_round_trip_and_restart(mosquitto):
     mosquitto.kill()
     mosquitto.start()
     assert pub_sub("two") == "two"
+
+
+def test_fixture_broker_saves_its_persistence_file(mosquitto):
+    import time
+    subprocess.run(["mosquitto_pub", "-p", str(mosquitto.port), "-h", "127.0.0.1", "-t", "t/r", "-m", "kept",
+                    "-r", "-q", "1"], check=True)
+    deadline = time.monotonic() + 5
+    while time.monotonic() < deadline and not any((mosquitto.workdir / "data").iterdir()):
+        time.sleep(0.2)
+    assert any((mosquitto.workdir / "data").iterdir()), "broker could not write its persistence folder"
