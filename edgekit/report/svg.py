@@ -32,8 +32,9 @@ class Line:
 def nice_ticks(lo: float, hi: float, count: int = 5) -> list[float]:
     if not (math.isfinite(lo) and math.isfinite(hi)):
         return [0.0]
-    if hi <= lo:
-        hi = lo + (abs(lo) or 1.0)
+    if hi <= lo:  # a single value: centre it in a small range
+        pad = abs(lo) * 0.1 or 1.0
+        lo, hi = lo - pad, hi + pad
     raw = (hi - lo) / count
     mag = 10 ** math.floor(math.log10(raw))
     step = next(m * mag for m in (1, 2, 2.5, 5, 10) if m * mag >= raw)
@@ -144,7 +145,7 @@ def bar_chart(bars: list[tuple[str, float]], *, title: str, y_label: str, marks:
         body.append(f'<rect x="{x:.1f}" y="{y:.1f}" width="{slot * 0.7:.1f}" height="{f.py(f.y0) - y:.1f}" '
                     f'fill="{color}" class="bar"><title>{escape(label)}: {_fmt(v)}</title></rect>')
         body.append(f'<text x="{x + slot * 0.35:.1f}" y="{H - BOTTOM + 14}" text-anchor="middle" '
-                    f'class="small">{escape(label[:18])}</text>')
+                    f'class="small">{escape(label[:32])}</text>')
         if label in marks:
             body.append(f'<text x="{x + slot * 0.35:.1f}" y="{H - BOTTOM + 26}" text-anchor="middle" '
                         f'class="small">{escape(marks[label])}</text>')
@@ -164,7 +165,8 @@ def pareto_front(points: list[tuple[str, float, float]]) -> list[tuple[str, floa
 
 
 def scatter_pareto(points: list[tuple[str, float, float]], *, title: str, x_label: str, y_label: str) -> str:
-    f = _Frame([p[1] for p in points], [p[2] for p in points], x_from_zero=True)
+    # 10 % headroom so no point sits on the frame's edge
+    f = _Frame([p[1] * 1.1 for p in points], [p[2] * 1.1 for p in points], x_from_zero=True)
     body = f.axes(title, x_label, y_label)
     front = pareto_front(points)
     if len(front) > 1:

@@ -1,0 +1,81 @@
+"""``edgekit fleet report``: tables per device and per model variant, totals, carbon, and an HTML file."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+import re
+import tempfile
+import time
+from pathlib import Path
+
+from edgekit.errors import ConfigError
+
+_DURATION_RE = re.compile(r"^(\d+(?:\.\d+)?)\s*([smhdw])$")
+_UNIT_S = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 7 * 86400}
+
+
+def parse_duration_s(text: str) -> float:
+    m = _DURATION_RE.match(text.strip().lower())
+    if not m:
+        raise ConfigError(f"--since {text!r} is not a duration; use a number and a unit, e.g. 90m, 24h, 7d, 2w")
+    return float(m.group(1)) * _UNIT_S[m.group(2)]
+
+
+def register(fleet_sub) -> None:
+    p = fleet_sub.add_parser("report", help="per-device and per-model tables, fleet energy and carbon, HTML plots")
+    p.add_argument("--db", required=True, metavar="URL", help="sqlite:///fleet.db or postgresql://...")
+    p.add_argument("--since", metavar="DURATION", help="only the last DURATION (e.g. 24h, 7d); default: everything")
+    p.add_argument("--html", metavar="FILE", type=Path, help="also write a self-contained HTML report here")
+    p.add_argument("--json", action="store_true", help="print the report as JSON instead of tables")
+    p.add_argument("--budgets", metavar="FILE", type=Path, help="budgets file, for the budget lines in the plots")
+    p.add_argument("--carbon", metavar="FILE", type=Path,
+                   help="TOML with [fleet] region and per-device region or gco2e_per_kwh (see docs)")
+    p.add_argument("--region", metavar="CC", help="grid region of the whole fleet (ISO country code); default WORLD")
+    p.set_defaults(func=run)
+
+
+def report_json(report) -> dict:
+    doc = dataclasses.asdict(report)
+    doc["totals"] = {"energy_kwh": report.total_energy_kwh, "gco2e": report.total_gco2e, **report.change()}
+    for series_key in ("power_series", "temp_series"):
+        doc[series_key] = {k: [list(p) for p in v] for k, v in doc[series_key].items()}
+    return doc
+
+
+def write_atomic(path: Path, text: str) -> None:
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as f:
+            f.write(text)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def run(args) -> int:
+    from edgekit.fleet.budgets import Budgets
+    from edgekit.fleet.store import open_store
+    from edgekit.report.carbon_config import load_carbon_config
+    from edgekit.report.data import build_report
+    from edgekit.report.html import render_html
+    from edgekit.report.terminal import print_report
+
+    since_s = time.time() - parse_duration_s(args.since) if args.since else None
+    carbon = load_carbon_config(args.carbon, region=args.region)
+    budgets = Budgets.from_path(args.budgets)
+    with open_store(args.db, migrate=False) as store:
+        report = build_report(store, since_s=since_s, carbon=carbon, budgets=budgets)
+    if args.html:
+        write_atomic(args.html, render_html(report))
+    if args.json:
+        print(json.dumps(report_json(report), indent=2, default=str))
+    else:
+        print_report(report)
+        if args.html:
+            print(f"HTML report: {args.html}")
+    return 0

@@ -1,0 +1,73 @@
+"""The fleet report as rich tables in a terminal."""
+
+from __future__ import annotations
+
+from datetime import datetime, timezone
+
+from rich.console import Console
+from rich.table import Table
+
+from edgekit.report.data import FleetReport
+
+
+def fmt(v, spec: str = ".3g", none: str = "–") -> str:
+    if v is None:
+        return none
+    if isinstance(v, bool):
+        return "yes" if v else "no"
+    return format(v, spec)
+
+
+def _when(t_s: float | None) -> str:
+    return "–" if t_s is None else datetime.fromtimestamp(t_s, timezone.utc).strftime("%Y-%m-%d %H:%M")
+
+
+def print_report(report: FleetReport, console: Console | None = None) -> None:
+    c = console or Console()
+    period = f"{_when(report.since_s)} → {_when(report.until_s) if report.until_s else 'now'}"
+    c.print(f"[bold]edgekit fleet report[/bold]  generated {report.generated_at}  period {period}")
+
+    t = Table(title="Devices", title_justify="left")
+    for col in ("device", "target", "state", "last seen (UTC)", "results", "p50 ms", "p99 ms", "avg W", "peak W",
+                "mJ/inf", "net mJ/inf", "max °C", "throttled", "drain %/h", "violations open/past",
+                "kWh/day", "gCO2e/day", "how measured"):
+        t.add_column(col, overflow="fold")
+    for d in report.devices:
+        t.add_row(d.device_id, d.target or "–", d.state or "–", _when(d.last_seen_s), str(d.results),
+                  fmt(d.latency_ms_p50), fmt(d.latency_ms_p99), fmt(d.power_w_avg), fmt(d.power_w_peak),
+                  fmt(d.energy_mj_per_inference), fmt(d.energy_mj_per_inference_net), fmt(d.temp_c_max),
+                  fmt(d.throttled), fmt(d.battery_drain_pct_h), f"{d.open_violations}/{d.past_violations}",
+                  fmt(d.energy_kwh_per_day), fmt(d.gco2e_per_day), d.provenance)
+    c.print(t)
+
+    v = Table(title="Models × target × precision", title_justify="left")
+    for col in ("variant", "devices", "results", "p50 ms", "p99 ms", "avg W", "mJ/inf", "net mJ/inf", "max °C",
+                "throttled", "drain %/h", "gCO2e/1k inf", "how measured"):
+        v.add_column(col, overflow="fold")
+    for s in report.variants:
+        v.add_row(s.label, str(s.devices), str(s.results), fmt(s.latency_ms_p50), fmt(s.latency_ms_p99),
+                  fmt(s.power_w_avg), fmt(s.energy_mj_per_inference), fmt(s.energy_mj_per_inference_net),
+                  fmt(s.temp_c_max), fmt(s.throttled), fmt(s.battery_drain_pct_h),
+                  fmt(s.gco2e_per_1000_inferences, ".3g"), s.provenance)
+    c.print(v)
+
+    days = Table(title="Fleet energy per day (UTC)", title_justify="left")
+    for col in ("day", "devices", "kWh", "gCO2e", "median mJ/inf"):
+        days.add_column(col)
+    for d in report.days:
+        days.add_row(d.day, str(d.devices), fmt(d.energy_kwh, ".4g"), fmt(d.gco2e, ".4g"),
+                     fmt(d.energy_mj_per_inference))
+    c.print(days)
+    ch = report.change()
+    c.print(f"Total: {report.total_energy_kwh:.4g} kWh, {report.total_gco2e:.4g} gCO2e over {len(report.days)} day(s). "
+            f"Change {ch['first_day'] or '–'} → {ch['last_day'] or '–'}: total energy "
+            f"{fmt(ch['energy_kwh_pct'], '+.1f')} %, energy per inference {fmt(ch['energy_mj_per_inference_pct'], '+.1f')} %.")
+    c.print(f"[dim]{report.carbon_note}[/dim]")
+
+    vt = Table(title="Budget violations", title_justify="left")
+    for col in ("device", "kind", "limit", "worst", "raised (UTC)", "cleared (UTC)", "limit from"):
+        vt.add_column(col, overflow="fold")
+    for x in report.violations:
+        vt.add_row(x.device_id, x.kind, f"{fmt(x.limit_value)} {x.unit}", f"{fmt(x.worst_value)} {x.unit}",
+                   _when(x.raised_at_s), _when(x.cleared_at_s) if x.cleared_at_s else "open", x.source)
+    c.print(vt)
