@@ -26,7 +26,7 @@ from edgekit.bench import result as resultdoc
 from edgekit.bench.artifact import resolve_artifact
 from edgekit.bench.battery import battery_summary
 from edgekit.bench.energy import energy_report
-from edgekit.bench.sampler import Sampler
+from edgekit.bench.sampler import Sampler, SharedSource
 from edgekit.bench.settings import BenchSettings
 from edgekit.bench.validity import evaluate as evaluate_validity
 from edgekit.errors import ConfigError, SensorError
@@ -215,7 +215,8 @@ def run_android_bench(path: Path, s: BenchSettings, *, log) -> dict:
 
     target_name = s.target or artifact.target
     target = _load_target(target_name, explicit=bool(s.target))
-    source = open_power_source("android", adb_serial=s.adb_serial)   # refuses a charging phone
+    # refuses a charging phone; shared: the sampler thread and this one use its one adb shell
+    source = SharedSource(open_power_source("android", adb_serial=s.adb_serial))
     try:
         phone.shell(f"mkdir -p {REMOTE_DIR}")
         binary = _ensure_binary(phone, fmt)

@@ -21,7 +21,7 @@ from edgekit.bench.battery import battery_summary
 from edgekit.bench.energy import EnergyReport, Trace, WindowEnergy, energy_report
 from edgekit.bench.inputs import generated_feeds, npz_feeds
 from edgekit.bench.loop import LoopResult, run_loop
-from edgekit.bench.sampler import Sampler
+from edgekit.bench.sampler import Sampler, SharedSource
 from edgekit.bench.settings import BenchSettings
 from edgekit.bench.stats import latency_stats
 from edgekit.bench.thermal import summarize as summarize_thermal
@@ -188,7 +188,10 @@ def run_bench(path: Path | str, settings: BenchSettings | None = None, *, log: L
     sampler = Sampler(source if has_power and not windowed else None, sample_hz=s.sample_hz, thermal=thermal,
                       thermal_hz=s.thermal_hz)
     polled = sampler.source is not None
-    battery_reader = source if has_power and callable(getattr(source, "battery_state", None)) else None
+    battery_reader = None
+    if polled and callable(getattr(source, "battery_state", None)):
+        source = battery_reader = SharedSource(source)  # the sampler thread and this one both use it
+        sampler.source = source
     battery_states = []
 
     def infer(i: int) -> None:

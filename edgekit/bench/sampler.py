@@ -26,6 +26,28 @@ from edgekit.errors import SensorError
 from edgekit.sensors.base import PowerSource, ThermalSnapshot
 
 
+class SharedSource:
+    """A power source shared between the sampler thread and the runner (``battery_state()`` at the window
+    edges): one lock serialises every call, for sources that talk over one channel (a persistent adb shell)."""
+
+    def __init__(self, source: PowerSource):
+        self._source = source
+        self._lock = threading.Lock()
+        self.info = source.info
+
+    def read(self):
+        with self._lock:
+            return self._source.read()
+
+    def battery_state(self):
+        with self._lock:
+            return self._source.battery_state()
+
+    def close(self) -> None:
+        with self._lock:
+            self._source.close()
+
+
 class Sampler:
     def __init__(self, source: PowerSource | None, *, sample_hz: float | None = None,
                  thermal: Callable[[], ThermalSnapshot] | None = None, thermal_hz: float = 1.0,
