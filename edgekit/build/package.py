@@ -50,6 +50,12 @@ def toolchain_versions() -> dict:
     return versions
 
 
+def _umask() -> int:
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
+
+
 def check_out_dir(out_root: Path) -> Path:
     out_root = Path(out_root)
     if out_root.exists() and not out_root.is_dir():
@@ -79,6 +85,7 @@ def write_output(out_root: Path, dir_name: str, artifacts: list[Artifact], manif
     try:
         out_root.mkdir(parents=True, exist_ok=True)
         stage = Path(tempfile.mkdtemp(prefix=f".{dir_name}.tmp-", dir=out_root))
+        os.chmod(stage, 0o777 & ~_umask())  # mkdtemp makes it private; the output is an ordinary folder
         for a in artifacts:
             shutil.copyfile(a.source, stage / a.name)
         with open(stage / MANIFEST, "w", encoding="utf-8") as fh:

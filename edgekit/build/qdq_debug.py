@@ -4,7 +4,8 @@ Both the float model (the one fed to the quantizer) and its QDQ model are augmen
 float activation (``modify_model_output_intermediate_tensors``), run on the same samples
 (``collect_activations``), and compared:
 
-* ``xmodel`` SNR per tensor: float model vs QDQ model, same tensor name (what the error has grown to there);
+* ``xmodel`` SNR per tensor: float model vs QDQ model, same tensor name — after its QuantizeLinear/
+  DequantizeLinear pair where it has one (what the error has grown to there);
 * ``qdq`` SNR per activation: before vs after its own QuantizeLinear/DequantizeLinear pair
   (``create_activation_matching`` + ``compute_activation_error``);
 * weight SNR: float vs dequantized weights (``create_weight_matching`` + ``compute_weight_error``).
@@ -109,8 +110,15 @@ def rank_nodes(float_model: Path, qdq_model: Path, samples: SampleSet) -> list[N
     producer = {o: n for n in fm.graph.node for o in n.output}
     touched_names = set(weight_err) | set(qdq_err)
 
+    def qdq_value(t: str):
+        # where the QDQ model quantizes a tensor, compare what its consumers see: the dequantized value
+        # (the quantizer folds Relu/Clip into the quantization range, so the raw tensor of that name is
+        # the unclipped producer output)
+        m = matching.get(t)
+        return m["post_qdq"] if m is not None else qdq_acts.get(t)
+
     def compared(t: str) -> bool:
-        return t in float_acts and t in qdq_acts
+        return t in float_acts and qdq_value(t) is not None
 
     def upstream(node, seen) -> tuple[float, list]:
         """(worst input SNR, nodes merged with this one): a float tensor the quantizer removed
@@ -118,7 +126,7 @@ def rank_nodes(float_model: Path, qdq_model: Path, samples: SampleSet) -> list[N
         snrs, group = [], [node]
         for i in node.input:
             if compared(i):
-                snrs.append(_snr(float_acts[i], qdq_acts[i]))
+                snrs.append(_snr(float_acts[i], qdq_value(i)))
             elif i in graph_inputs:
                 snrs.append(SNR_CAP_DB)
             elif i in float_acts and i in producer and producer[i].name not in seen:
@@ -137,7 +145,7 @@ def rank_nodes(float_model: Path, qdq_model: Path, samples: SampleSet) -> list[N
         names = {t for n in group for t in list(n.input) + list(n.output)}
         if not names & touched_names:
             continue  # the quantizer left these nodes alone; excluding them changes nothing
-        out_snr = min(_snr(float_acts[o], qdq_acts[o]) for o in outs)
+        out_snr = min(_snr(float_acts[o], qdq_value(o)) for o in outs)
         w = [weight_err[i] for n in group for i in n.input if i in weight_err]
         added = _nsr(out_snr) - _nsr(in_snr)
         ranked.append(NodeDamage(tuple(n.name or n.output[0] for n in group), node.op_type, added, out_snr,
