@@ -24,32 +24,44 @@ def _when(t_s: float | None) -> str:
 
 def print_report(report: FleetReport, console: Console | None = None) -> None:
     c = console or Console()
+    if not c.is_terminal and c.width < 200:  # piped or logged: keep rows on one line rather than fold them
+        c = Console(width=200)
     period = f"{_when(report.since_s)} → {_when(report.until_s) if report.until_s else 'now'}"
     c.print(f"[bold]edgekit fleet report[/bold]  generated {report.generated_at}  period {period}")
 
     t = Table(title="Devices", title_justify="left")
     for col in ("device", "target", "state", "last seen (UTC)", "results", "p50 ms", "p99 ms", "avg W", "peak W",
                 "mJ/inf", "net mJ/inf", "max °C", "throttled", "drain %/h", "violations open/past",
-                "kWh/day", "gCO2e/day", "how measured"):
+                "kWh/day", "gCO2e/day"):
         t.add_column(col, overflow="fold")
     for d in report.devices:
         t.add_row(d.device_id, d.target or "–", d.state or "–", _when(d.last_seen_s), str(d.results),
                   fmt(d.latency_ms_p50), fmt(d.latency_ms_p99), fmt(d.power_w_avg), fmt(d.power_w_peak),
                   fmt(d.energy_mj_per_inference), fmt(d.energy_mj_per_inference_net), fmt(d.temp_c_max),
                   fmt(d.throttled), fmt(d.battery_drain_pct_h), f"{d.open_violations}/{d.past_violations}",
-                  fmt(d.energy_kwh_per_day), fmt(d.gco2e_per_day), d.provenance)
+                  fmt(d.energy_kwh_per_day), fmt(d.gco2e_per_day))
     c.print(t)
 
     v = Table(title="Models × target × precision", title_justify="left")
     for col in ("variant", "devices", "results", "p50 ms", "p99 ms", "avg W", "mJ/inf", "net mJ/inf", "max °C",
-                "throttled", "drain %/h", "gCO2e/1k inf", "how measured"):
+                "throttled", "drain %/h", "gCO2e/1k inf"):
         v.add_column(col, overflow="fold")
     for s in report.variants:
         v.add_row(s.label, str(s.devices), str(s.results), fmt(s.latency_ms_p50), fmt(s.latency_ms_p99),
                   fmt(s.power_w_avg), fmt(s.energy_mj_per_inference), fmt(s.energy_mj_per_inference_net),
                   fmt(s.temp_c_max), fmt(s.throttled), fmt(s.battery_drain_pct_h),
-                  fmt(s.gco2e_per_1000_inferences, ".3g"), s.provenance)
+                  fmt(s.gco2e_per_1000_inferences, ".3g"))
     c.print(v)
+
+    how = Table(title="How each figure was measured (power source, scope, sample rate, integration, validity flags)",
+                title_justify="left")
+    how.add_column("device / variant", no_wrap=True)
+    how.add_column("how measured", overflow="fold")
+    for d in report.devices:
+        how.add_row(d.device_id, d.provenance)
+    for s in report.variants:
+        how.add_row(s.label, s.provenance)
+    c.print(how)
 
     days = Table(title="Fleet energy per day (UTC)", title_justify="left")
     for col in ("day", "devices", "kWh", "gCO2e", "median mJ/inf"):
