@@ -85,27 +85,31 @@ def test_ort_format_artifacts_load_back(features_cnn, targets_dir, out_dir, shar
         assert "--target_platform=arm" in conv["command"]
 
 
-def test_fp16_for_jetson_keeps_float_io(features_cnn, targets_dir, out_dir, shared_cache):
+def test_fp16_for_jetson_keeps_float_io(features_cnn, real_target, targets_dir, out_dir, shared_cache):
+    from edgekit.targets import load_target
+
     model, calib, ev = features_cnn
-    r = build_model(model, "test-jetson", calibration=calib, eval_data=ev, out_dir=out_dir,
-                    targets_dir=targets_dir, cache_dir=shared_cache)
+    name, tdir = real_target("jetson-orin-nano", "test-jetson", targets_dir)
+    t = load_target(name, tdir)
+    r = build_model(model, name, calibration=calib, eval_data=ev, out_dir=out_dir,
+                    targets_dir=tdir, cache_dir=shared_cache)
     m = r.manifest
-    assert m["precision"] == "fp16"  # the profile prefers fp16
+    assert m["precision"] == "fp16"  # Jetson profiles prefer fp16
     f = onnx.load(r.output_dir / "features_cnn.onnx")
     assert f.graph.input[0].type.tensor_type.elem_type == onnx.TensorProto.FLOAT
     assert f.graph.output[0].type.tensor_type.elem_type == onnx.TensorProto.FLOAT
     assert any(i.data_type == onnx.TensorProto.FLOAT16 for i in f.graph.initializer)
-    assert f.ir_version <= 9  # test-jetson's max_ir_version
+    assert f.ir_version <= t.max_ir_version
     dep = m["deployment"]
-    assert dep["trtexec"] == ("trtexec --onnx=features_cnn.onnx --fp16 "
-                              "--saveEngine=features_cnn-test-jetson-fp16-trt8.6.2.engine")
+    assert dep["trtexec"] == (f"trtexec --onnx=features_cnn.onnx --fp16 "
+                              f"--saveEngine=features_cnn-{name}-fp16-trt{t.tensorrt_version}.engine")
     trt = dep["execution_providers"][0]
     assert trt["provider"] == "TensorrtExecutionProvider" and trt["options"]["trt_fp16_enable"] is True
-    assert [e["provider"] for e in dep["execution_providers"]][1:] == ["CUDAExecutionProvider",
-                                                                      "CPUExecutionProvider"]
+    assert [e["provider"] for e in dep["execution_providers"]] == list(t.execution_providers)
+    assert sorted(p.name for p in r.output_dir.iterdir()) == ["features_cnn.onnx", "manifest.json"]
     # the artifact runs with float32 feeds; its accuracy was checked against the fp32 original
     c = m["verification"]["artifacts"]["features_cnn.onnx"]
-    assert c["passed"] and c["top1_agreement"] >= 0.99
+    assert c["passed"] and c["top1_agreement"] >= t.tolerances.min_top1_agreement
 
 
 def test_int8_for_jetson_gives_int8_trtexec(features_cnn, targets_dir, out_dir, shared_cache):
