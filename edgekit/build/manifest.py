@@ -24,12 +24,7 @@ def _specs(b: "_Build", artifact_path) -> tuple[list[dict], list[dict]]:
 def _deployment(b: "_Build", att: "Attempt") -> dict:
     t = b.target
     onnx_name = next((a.name for a in att.artifacts if a.format == "onnx"), None)
-    dep: dict = {
-        "runtimes": list(t.runtimes),
-        "execution_providers": convert.execution_provider_config(t.execution_providers, att.precision,
-                                                                 cpu_cores=t.cpu_cores),
-        "device_onnxruntime_version": t.onnxruntime_version,
-    }
+    dep: dict = {"runtimes": list(t.runtimes), "device_onnxruntime_version": t.onnxruntime_version}
     if t.family == "jetson" and onnx_name:
         engine = f"{b.stem}-{t.name}-{att.precision}-trt{t.tensorrt_version or 'X'}.engine"
         dep["trtexec"] = convert.trtexec_command(onnx_name, att.precision, engine)
@@ -81,6 +76,8 @@ def assemble_manifest(b: "_Build", att: "Attempt", attempts: list["Attempt"]) ->
         "outputs": outputs,
         "quantization": quant,
         "verification": verification,
+        "execution_providers": convert.execution_provider_config(t.execution_providers, att.precision,
+                                                                 cpu_cores=t.cpu_cores),
         "deployment": _deployment(b, att),
         "tflite": att.tflite if att.tflite is not None else {"status": "not requested by the target profile"},
         "passes": {"load": b.load_facts, "optimize": b.optimize_facts, **att.conversion},

@@ -58,7 +58,7 @@ def test_manifest_fields(features_cnn, targets_dir, out_dir, shared_cache):
     q = m["quantization"]
     assert q["method"] == "static-qdq" and q["per_channel"] and q["calibration_method"] == "minmax"
     assert q["calibration_samples"] == 96 and q["nodes_excluded"] == []
-    assert m["deployment"]["execution_providers"] == [{"provider": "CPUExecutionProvider", "options": {}}]
+    assert m["execution_providers"] == [{"provider": "CPUExecutionProvider", "options": {}}]
     ver = m["verification"]
     assert set(ver["artifacts"]) == {"features_cnn.onnx", "features_cnn.ort"}
     for c in ver["artifacts"].values():
@@ -103,9 +103,9 @@ def test_fp16_for_jetson_keeps_float_io(features_cnn, real_target, targets_dir, 
     dep = m["deployment"]
     assert dep["trtexec"] == (f"trtexec --onnx=features_cnn.onnx --fp16 "
                               f"--saveEngine=features_cnn-{name}-fp16-trt{t.tensorrt_version}.engine")
-    trt = dep["execution_providers"][0]
+    trt = m["execution_providers"][0]
     assert trt["provider"] == "TensorrtExecutionProvider" and trt["options"]["trt_fp16_enable"] is True
-    assert [e["provider"] for e in dep["execution_providers"]] == list(t.execution_providers)
+    assert [e["provider"] for e in m["execution_providers"]] == list(t.execution_providers)
     assert sorted(p.name for p in r.output_dir.iterdir()) == ["features_cnn.onnx", "manifest.json"]
     # the artifact runs with float32 feeds; its accuracy was checked against the fp32 original
     c = m["verification"]["artifacts"]["features_cnn.onnx"]
@@ -117,7 +117,7 @@ def test_int8_for_jetson_gives_int8_trtexec(features_cnn, targets_dir, out_dir, 
     r = build_model(model, "test-jetson", precision="int8", calibration=calib, eval_data=ev,
                     out_dir=out_dir, targets_dir=targets_dir, cache_dir=shared_cache)
     assert "--int8 --fp16" in r.manifest["deployment"]["trtexec"]
-    assert r.manifest["deployment"]["execution_providers"][0]["options"]["trt_int8_enable"] is True
+    assert r.manifest["execution_providers"][0]["options"]["trt_int8_enable"] is True
 
 
 def test_outputs_stay_within_the_target_ir_version(tmp_path, features_cnn, targets_dir, out_dir, shared_cache):
