@@ -11,7 +11,7 @@ import numpy as np
 import onnx
 import pytest
 
-from conftest import tree
+from buildkit import tree
 from edgekit.cli import main
 
 
@@ -44,7 +44,7 @@ def test_build_json_summary(capsys, features_cnn, targets_dir, out_dir, shared_c
 
 
 def test_family_alias_and_plain_output(capsys, features_cnn, tmp_path, out_dir, shared_cache):
-    from conftest import write_profile
+    from buildkit import write_profile
 
     d = tmp_path / "aliased"
     d.mkdir()

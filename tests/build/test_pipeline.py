@@ -9,7 +9,7 @@ import onnx
 import onnxruntime as ort
 import pytest
 
-from conftest import tree
+from buildkit import tree
 from edgekit.build import build_model
 from edgekit.errors import BuildError
 

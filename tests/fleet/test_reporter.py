@@ -84,7 +84,7 @@ def test_message_the_collector_refuses_for_good_leaves_the_spool_counted(mosquit
 
 
 def test_report_with_broker_down_returns_unconfirmed_within_the_timeout(tmp_path):
-    from conftest import free_port
+    from brokerkit import free_port
     start = time.monotonic()
     out = report_result(f"mqtt://127.0.0.1:{free_port()}", {"run": 1}, fleet="lab", device_id="pi-03",
                         spool_path=tmp_path / "spool.db", timeout_s=1.0)
