@@ -11,6 +11,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 from datetime import datetime, timezone
+from functools import lru_cache
 from pathlib import PurePosixPath
 from typing import Any
 
@@ -91,16 +92,21 @@ def iso_utc(t_s: float) -> str:
 
 
 def _num(value: Any, name: str, *, minimum: float | None = None) -> float | None:
-    if value is None:
+    cls = value.__class__
+    if cls is float:  # the common case, checked without conversions
+        if value - value != 0.0:  # inf - inf and nan - nan are nan
+            raise RecordError(f"{name} is not finite")
+    elif value is None:
         return None
-    if isinstance(value, bool) or not isinstance(value, (int, float)):
+    elif cls is bool or not isinstance(value, (int, float)):
         raise RecordError(f"{name} must be a number or null, not {type(value).__name__}")
-    try:
-        value = float(value)
-    except OverflowError:
-        raise RecordError(f"{name} is too large for a double") from None
-    if not math.isfinite(value):
-        raise RecordError(f"{name} is not finite")
+    else:
+        try:
+            value = float(value)
+        except OverflowError:
+            raise RecordError(f"{name} is too large for a double") from None
+        if not math.isfinite(value):
+            raise RecordError(f"{name} is not finite")
     if minimum is not None and value < minimum:
         raise RecordError(f"{name} = {value:g} is below {minimum:g}")
     return value
@@ -159,8 +165,13 @@ def model_name(body: dict[str, Any], target: str | None) -> str | None:
     path = source if isinstance(source, str) else artifact.get("path")
     if not isinstance(path, str) or not path:
         return None
+    return _model_name_of_path(path, isinstance(source, str), target if isinstance(target, str) else None)
+
+
+@lru_cache(maxsize=4096)  # a fleet reports the same few artifacts over and over
+def _model_name_of_path(path: str, is_manifest: bool, target: str | None) -> str | None:
     p = PurePosixPath(path.replace("\\", "/"))
-    if isinstance(source, str):
+    if is_manifest:
         name = p.parent.name or p.stem
         if target and name.endswith(f"-{target}") and len(name) > len(target) + 1:
             name = name[: -len(target) - 1]
@@ -168,26 +179,35 @@ def model_name(body: dict[str, Any], target: str | None) -> str | None:
     return p.stem or None
 
 
+_NO_SECTION: dict[str, Any] = {}
+
+
+def _section(body: dict[str, Any], key: str) -> dict[str, Any]:
+    value = body.get(key)
+    return value if isinstance(value, dict) else _NO_SECTION
+
+
 def result_figures(body: dict[str, Any], target: str | None = None) -> ResultFigures:
     """Figures of a bench result document (edgekit/schemas/result-1.json)."""
     if target is None:
         target = _str(_get(body, "device", "target"))
+    artifact, latency, power = _section(body, "artifact"), _section(body, "latency"), _section(body, "power")
+    energy, thermal, battery = _section(body, "energy"), _section(body, "thermal"), _section(body, "battery")
     return ResultFigures(
         model=model_name(body, target),
-        precision=_str(_get(body, "artifact", "precision")),
-        latency_ms_p50=_num(_get(body, "latency", "p50_ms"), "latency.p50_ms", minimum=0.0),
-        latency_ms_p99=_num(_get(body, "latency", "p99_ms"), "latency.p99_ms", minimum=0.0),
-        power_w_avg=_num(_get(body, "power", "avg_w"), "power.avg_w", minimum=0.0),
-        power_w_peak=_num(_get(body, "power", "peak_w"), "power.peak_w", minimum=0.0),
-        energy_mj_per_inference=_num(_get(body, "energy", "total_mj_per_inference"),
+        precision=_str(artifact.get("precision")),
+        latency_ms_p50=_num(latency.get("p50_ms"), "latency.p50_ms", minimum=0.0),
+        latency_ms_p99=_num(latency.get("p99_ms"), "latency.p99_ms", minimum=0.0),
+        power_w_avg=_num(power.get("avg_w"), "power.avg_w", minimum=0.0),
+        power_w_peak=_num(power.get("peak_w"), "power.peak_w", minimum=0.0),
+        energy_mj_per_inference=_num(energy.get("total_mj_per_inference"),
                                      "energy.total_mj_per_inference", minimum=0.0),
         # net of idle may dip below zero within its uncertainty: no lower bound
-        energy_mj_per_inference_net=_num(_get(body, "energy", "net_mj_per_inference"),
-                                         "energy.net_mj_per_inference"),
-        temp_c_max=_num(_get(body, "thermal", "max_temp_c"), "thermal.max_temp_c", minimum=-273.15),
-        throttled=_bool(_get(body, "thermal", "throttled"), "thermal.throttled"),
-        battery_drain_pct_h=_num(_get(body, "battery", "drain_pct_per_h"), "battery.drain_pct_per_h"),
-        estimated=_bool(_get(body, "power", "estimated"), "power.estimated"),
+        energy_mj_per_inference_net=_num(energy.get("net_mj_per_inference"), "energy.net_mj_per_inference"),
+        temp_c_max=_num(thermal.get("max_temp_c"), "thermal.max_temp_c", minimum=-273.15),
+        throttled=_bool(thermal.get("throttled"), "thermal.throttled"),
+        battery_drain_pct_h=_num(battery.get("drain_pct_per_h"), "battery.drain_pct_per_h"),
+        estimated=_bool(power.get("estimated"), "power.estimated"),
     )
 
 
