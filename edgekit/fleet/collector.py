@@ -28,6 +28,7 @@ import socket
 import threading
 import time
 from dataclasses import dataclass, field
+from typing import NamedTuple
 
 import paho.mqtt.client as mqtt
 from paho.mqtt.packettypes import PacketTypes
@@ -72,8 +73,7 @@ class CollectorConfig:
         return filters
 
 
-@dataclass(frozen=True)
-class _Incoming:
+class _Incoming(NamedTuple):  # a tuple: built for every message in paho's thread, so kept cheap
     topic: str
     payload: bytes
     mid: int
@@ -91,7 +91,9 @@ class Collector:
         self.validator = validator or Validator()
         self.metrics = metrics or CollectorMetrics()
         self.checker = BudgetChecker(budgets or Budgets())
-        self._queue: queue.Queue[_Incoming] = queue.Queue()
+        self._queue: queue.SimpleQueue[_Incoming] = queue.SimpleQueue()
+        self._in_process = 0  # taken from the queue, not yet committed
+        self.metrics.queue_depth.set_function(lambda: self._queue.qsize() + self._in_process)
         self._stopping = threading.Event()
         self._worker: threading.Thread | None = None
         self._generation = 0
@@ -153,7 +155,6 @@ class Collector:
             topic = msg._topic.decode("utf-8", "replace")
         self._queue.put(_Incoming(topic, msg.payload, msg.mid, msg.qos, self._generation, time.monotonic(),
                                   time.time()))
-        self.metrics.queue_depth.inc()
 
     # ------------------------------------------------------------- lifecycle
     def start(self, connect_timeout_s: float = 10.0) -> None:
@@ -244,16 +245,24 @@ class Collector:
                     delay_s = min(delay_s * 2, 10.0)
 
     def _process(self, batch: list[_Incoming]) -> None:
+        self._in_process = len(batch)
         accepted, rejects = [], []
+        received: dict[str, int] = {}
+        validate = self.validator.validate
         for item in batch:
-            parts = parse_topic(item.topic)
-            self.metrics.received.labels(kind=parts.kind if parts else "invalid").inc()
-            verdict = self.validator.validate(item.topic, item.payload, received_at_s=item.received_at_s)
-            if isinstance(verdict, Rejection):
+            verdict = validate(item.topic, item.payload, received_at_s=item.received_at_s)
+            if verdict.__class__ is Rejection:
+                parts = parse_topic(item.topic)
+                kind = parts.kind if parts else "invalid"
                 rejects.append(DeadLetter(item.topic, verdict.reason, verdict.detail, item.payload,
                                           item.received_at_s))
             else:
+                kind = verdict.kind  # equal to the topic's: checked by the validator
                 accepted.append(verdict)
+            received[kind] = received.get(kind, 0) + 1
+        m = self.metrics
+        for kind, n in received.items():
+            m.received_for(kind).inc(n)
         marks = self._marks
 
         def write(tx):
@@ -266,14 +275,16 @@ class Collector:
         committed_t = time.monotonic()
         self._marks = ([], [])
 
-        m = self.metrics
         m.batch_size.observe(len(batch))
+        stored: dict[str, int] = {}
         for msg in out.new:
-            m.stored.labels(kind=msg.kind).inc()
+            stored[msg.kind] = stored.get(msg.kind, 0) + 1
+        for kind, n in stored.items():
+            m.stored_for(kind).inc(n)
         if out.duplicates:
             m.duplicates.inc(len(out.duplicates))
         for r in rejects:
-            m.rejected.labels(reason=r.reason).inc()
+            m.rejected_for(r.reason).inc()
             log.warning("rejected a message on %s: %s (%s)", r.topic[:200], r.reason, r.detail)
         if out.gaps:
             m.gaps.inc(len(out.gaps))
@@ -293,11 +304,12 @@ class Collector:
         self._publish_alerts(events)
         # 3. PUBACKs to the broker: only now may it forget these messages
         generation = self._generation
+        ack, observe = self.client.ack, m.latency.observe
         for item in batch:
             if item.qos > 0 and item.generation == generation:
-                self.client.ack(item.mid, item.qos)
-            m.latency.observe(committed_t - item.received_t_s)
-        m.queue_depth.dec(len(batch))
+                ack(item.mid, item.qos)
+            observe(committed_t - item.received_t_s)
+        self._in_process = 0
 
     # -------------------------------------------------------------- alerts
     def _publish_alerts(self, events: list[AlertEvent]) -> None:

@@ -48,11 +48,24 @@ class CollectorMetrics:
                                     buckets=(1, 2, 5, 10, 20, 50, 100, 200, 500, 1000, 2000), registry=r)
         self.queue_depth = Gauge(PREFIX + "queue_depth", "messages received and not yet committed", registry=r)
         self.store_errors = Counter(PREFIX + "store_errors", "batches that failed to commit (retried)", registry=r)
-        for reason in REASONS:  # expose zeros so dashboards see every reason from the start
-            self.rejected.labels(reason=reason)
-        for kind in ("result", "telemetry", "status"):
-            self.received.labels(kind=kind)
-            self.stored.labels(kind=kind)
+        # children bound once (a labels() lookup per message costs more than the increment); creating them
+        # also exposes zeros, so dashboards see every reason and kind from the start
+        self._rejected = {reason: self.rejected.labels(reason=reason) for reason in REASONS}
+        self._received = {kind: self.received.labels(kind=kind) for kind in ("result", "telemetry", "status")}
+        self._stored = {kind: self.stored.labels(kind=kind) for kind in ("result", "telemetry", "status")}
+
+    def received_for(self, kind: str):
+        """The ``messages_received_total`` child of a kind (``invalid`` for bad topics)."""
+        child = self._received.get(kind)
+        return child if child is not None else self._received.setdefault(kind, self.received.labels(kind=kind))
+
+    def stored_for(self, kind: str):
+        child = self._stored.get(kind)
+        return child if child is not None else self._stored.setdefault(kind, self.stored.labels(kind=kind))
+
+    def rejected_for(self, reason: str):
+        child = self._rejected.get(reason)
+        return child if child is not None else self._rejected.setdefault(reason, self.rejected.labels(reason=reason))
 
     def serve(self, port: int, addr: str = "0.0.0.0"):
         """Serve ``/metrics`` over HTTP; returns the server (call ``.shutdown()`` to stop)."""

@@ -70,6 +70,7 @@ class Message:
     telemetry: TelemetryFigures | None = None
     result: ResultFigures | None = None
     state: str | None = None  # status messages: online | offline
+    body_json: str | None = None  # the body's JSON text as received (stored without re-encoding)
 
     @property
     def accepted(self) -> bool:
@@ -212,8 +213,10 @@ def result_figures(body: dict[str, Any], target: str | None = None) -> ResultFig
 
 
 def message_from_document(topic: str, doc: dict[str, Any], *, payload_bytes: int,
-                          received_at_s: float | None = None) -> Message:
-    """Build a :class:`Message` from a schema-valid envelope; RecordError on bad values."""
+                          received_at_s: float | None = None, body_json: str | None = None) -> Message:
+    """Build a :class:`Message` from a schema-valid envelope; RecordError on bad values.
+
+    ``body_json`` is the body's JSON text as received, when the caller has it (stored as is)."""
     kind = doc["kind"]
     body = doc["body"]
     telemetry = telemetry_figures(body) if kind == "telemetry" else None
@@ -224,5 +227,5 @@ def message_from_document(topic: str, doc: dict[str, Any], *, payload_bytes: int
         message_id=doc["message_id"].replace("-", ""), seq=doc.get("seq"), sent_at=doc["sent_at"],
         sent_at_s=parse_timestamp(doc["sent_at"]), target=doc.get("target"), body=body,
         payload_bytes=payload_bytes, received_at_s=received_at_s,
-        telemetry=telemetry, result=result, state=state,
+        telemetry=telemetry, result=result, state=state, body_json=body_json,
     )

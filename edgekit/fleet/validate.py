@@ -20,6 +20,8 @@
 from __future__ import annotations
 
 import json
+import json.decoder
+import json.scanner
 import math
 import re
 from dataclasses import dataclass
@@ -88,6 +90,13 @@ def _parse_float(text: str) -> float:
     if not math.isfinite(value):
         raise _NonFinite(f"number {text[:40]} overflows a double")
     return value
+
+
+_WHITESPACE = re.compile(r"[ \t\n\r]*")
+
+
+class _Irregular(Exception):
+    """Not a plain JSON object: left to the json module's decoder."""
 
 
 _JSON_STRING_RE = re.compile(r'"(?:[^"\\]|\\.)*"')
@@ -424,7 +433,9 @@ class Validator:
 
         # every float is checked as it is parsed (an overflow like 1e999 would become inf): cheaper than
         # scanning the text for long exponents first
-        self._decode = json.JSONDecoder(parse_constant=_reject_constant, parse_float=_parse_float).decode
+        decoder = json.JSONDecoder(parse_constant=_reject_constant, parse_float=_parse_float)
+        self._decode = decoder.decode
+        self._scan_once = json.scanner.make_scanner(decoder)
 
     @property
     def checks_result_schema(self) -> bool:
@@ -446,6 +457,52 @@ class Validator:
         except Exception as exc:  # the collector must survive any input; report it as a reject
             return Rejection(topic, "internal_error", f"{type(exc).__name__}: {str(exc)[:200]}")
 
+    def _decode_envelope(self, text: str) -> tuple[object, str | None]:
+        """``json.loads(text)`` plus the exact text of the top-level object's ``body`` member (None if absent).
+
+        The top level is walked here, each member's value parsed by the json module's C scanner (with the same
+        NaN/overflow hooks), so the body's text comes for free and need not be re-encoded for storage. Anything
+        unusual (not an object, a syntax error, a non-finite number) goes to the json module's own decoder, whose
+        result or exception is returned or raised as before.
+        """
+        try:
+            ws = _WHITESPACE.match
+            pos = ws(text, 0).end()
+            if text[pos:pos + 1] != "{":
+                raise _Irregular
+            pos = ws(text, pos + 1).end()
+            doc: dict = {}
+            body_json = None
+            if text[pos:pos + 1] == "}":
+                pos += 1
+            else:
+                scan, scanstring = self._scan_once, json.decoder.scanstring
+                while True:
+                    if text[pos:pos + 1] != '"':
+                        raise _Irregular
+                    key, pos = scanstring(text, pos + 1, True)
+                    pos = ws(text, pos).end()
+                    if text[pos:pos + 1] != ":":
+                        raise _Irregular
+                    pos = ws(text, pos + 1).end()
+                    value, end = scan(text, pos)
+                    if key == "body":
+                        body_json = text[pos:end]
+                    doc[key] = value  # a repeated key: the last one wins, as with json.loads
+                    pos = ws(text, end).end()
+                    sep = text[pos:pos + 1]
+                    pos += 1
+                    if sep == "}":
+                        break
+                    if sep != ",":
+                        raise _Irregular
+                    pos = ws(text, pos).end()
+            if ws(text, pos).end() != len(text):
+                raise _Irregular
+            return doc, (body_json if "body" in doc else None)
+        except Exception:
+            return self._decode(text), None
+
     def _validate(self, topic: str, payload: bytes, received_at_s: float | None) -> Message | Rejection:
         parts = parse_topic(topic)
         if parts is None:
@@ -459,7 +516,7 @@ class Validator:
         if _nesting_depth(text, self.max_depth) > self.max_depth:
             return Rejection(topic, "too_deep", f"nesting deeper than {self.max_depth} levels")
         try:
-            doc = self._decode(text)
+            doc, body_json = self._decode_envelope(text)
         except _NonFinite as exc:
             return Rejection(topic, "non_finite", str(exc))
         except RecursionError:
@@ -487,6 +544,7 @@ class Validator:
                 return Rejection(topic, "topic_mismatch",
                                  f"payload {field} {str(doc[field])[:64]!r} != topic {field} {want!r}")
         try:
-            return message_from_document(topic, doc, payload_bytes=len(payload), received_at_s=received_at_s)
+            return message_from_document(topic, doc, payload_bytes=len(payload), received_at_s=received_at_s,
+                                         body_json=body_json)
         except RecordError as exc:
             return Rejection(topic, "value_range", str(exc))

@@ -242,7 +242,8 @@ class Tx:
                 [(m.device_id, m.message_id, m.fleet, m.target, m.seq, m.sent_at_s, r.model, r.precision,
                   r.latency_ms_p50, r.latency_ms_p99, r.power_w_avg, r.power_w_peak, r.energy_mj_per_inference,
                   r.energy_mj_per_inference_net, r.temp_c_max, r.throttled, r.battery_drain_pct_h, r.estimated,
-                  json.dumps(m.body, separators=(",", ":"), ensure_ascii=False))
+                  m.body_json if m.body_json is not None
+                  else json.dumps(m.body, separators=(",", ":"), ensure_ascii=False))
                  for m in res for r in (m.result,)])
 
         by_device: dict[str, list[Message]] = {}

@@ -20,6 +20,8 @@ from edgekit.errors import ConfigError
 from edgekit.fleet.store.base import SqlStore
 
 _SYNC = {"full": "FULL", "normal": "NORMAL", "extra": "EXTRA"}
+_LEDGER_ROW = "(?, ?, ?, ?, ?, ?, ?, ?)"
+_LEDGER_CHUNK = 1000  # rows per INSERT: 8,000 parameters, under SQLite's limit of 32,766
 
 
 def sqlite_path(url: str) -> tuple[Path, str]:
@@ -94,9 +96,25 @@ class SqliteStore(SqlStore):
         return out
 
     def insert_ledger(self, cur, rows: list[tuple]) -> list[bool]:
+        """One multi-row INSERT per chunk; RETURNING names the rows that were new (SQLite >= 3.35)."""
+        if sqlite3.sqlite_version_info < (3, 35):  # no RETURNING: one statement per row, rowcount tells
+            return self._insert_ledger_rows(cur, rows)
+        inserted: set[tuple[str, str]] = set()
+        for i in range(0, len(rows), _LEDGER_CHUNK):
+            chunk = rows[i:i + _LEDGER_CHUNK]
+            cur.execute(
+                "INSERT INTO messages (device_id, message_id, kind, fleet, seq, sent_at_s, received_at_s, "
+                f"stored_at_s) VALUES {', '.join([_LEDGER_ROW] * len(chunk))} "
+                "ON CONFLICT (device_id, message_id) DO NOTHING RETURNING device_id, message_id",
+                [v for row in chunk for v in row])
+            inserted.update(cur.fetchall())
+        return [(r[0], r[1]) in inserted for r in rows]
+
+    @staticmethod
+    def _insert_ledger_rows(cur, rows: list[tuple]) -> list[bool]:
+        sql = (f"INSERT INTO messages (device_id, message_id, kind, fleet, seq, sent_at_s, received_at_s, "
+               f"stored_at_s) VALUES {_LEDGER_ROW} ON CONFLICT (device_id, message_id) DO NOTHING")
         flags = []
-        sql = ("INSERT INTO messages (device_id, message_id, kind, fleet, seq, sent_at_s, received_at_s, stored_at_s) "
-               "VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (device_id, message_id) DO NOTHING")
         for row in rows:
             cur.execute(sql, row)
             flags.append(cur.rowcount == 1)
