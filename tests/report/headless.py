@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import base64
 import json
+import os
+import signal
 import shutil
 import socket
 import subprocess
@@ -86,11 +88,11 @@ class Page:
 class Browser:
     def __init__(self, exe: str | None = None):
         self.exe = exe or shutil.which("chromium") or "/usr/bin/chromium"
-        self.profile = tempfile.TemporaryDirectory(prefix="edgekit-chromium-")
+        self.profile = tempfile.TemporaryDirectory(prefix="edgekit-chromium-", ignore_cleanup_errors=True)
         self.port = _free_port()
         self.proc = subprocess.Popen([self.exe, *FLAGS, f"--user-data-dir={self.profile.name}",
                                       f"--remote-debugging-port={self.port}", "about:blank"],
-                                     stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+                                     stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
         deadline = time.monotonic() + 30
         while True:
             try:
@@ -119,9 +121,15 @@ class Browser:
         return page
 
     def close(self) -> None:
-        self.proc.terminate()
+        """Stop Chromium and every helper process it started, then remove its profile."""
+        try:
+            os.killpg(self.proc.pid, signal.SIGTERM)
+        except ProcessLookupError:
+            pass
         try:
             self.proc.wait(10)
         except subprocess.TimeoutExpired:
-            self.proc.kill()
+            os.killpg(self.proc.pid, signal.SIGKILL)
+            self.proc.wait(5)
+        time.sleep(0.2)  # helpers exit after the browser process
         self.profile.cleanup()
