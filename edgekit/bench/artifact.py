@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import hashlib
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from edgekit.errors import ModelError
+from edgekit.digest import sha256_file
 
 MODEL_FORMATS = {".onnx": "onnx", ".ort": "ort", ".tflite": "tflite"}
 
@@ -27,12 +27,6 @@ class Artifact:
     manifest: dict = field(default_factory=dict)
 
 
-def file_sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
 
 
 def _bare(path: Path) -> Artifact:
@@ -40,7 +34,7 @@ def _bare(path: Path) -> Artifact:
     if fmt is None:
         raise ModelError(f"{path}: unsupported model format {path.suffix!r}; "
                          "pass a build directory or a .onnx, .ort or .tflite file")
-    return Artifact(path=path, format=fmt, sha256=file_sha256(path), bytes=path.stat().st_size)
+    return Artifact(path=path, format=fmt, sha256=sha256_file(path), bytes=path.stat().st_size)
 
 
 def _load_manifest(mpath: Path) -> dict:
@@ -107,7 +101,7 @@ def resolve_artifact(path: Path, *, prefer: tuple[str, ...] = ()) -> Artifact:
     apath = (path / entry["path"]).resolve() if not Path(entry["path"]).is_absolute() else Path(entry["path"])
     if not apath.is_file():
         raise ModelError(f"{mpath}: artifact {entry['path']} is missing; rebuild with `edgekit build`")
-    digest = file_sha256(apath)
+    digest = sha256_file(apath)
     if entry.get("sha256") and entry["sha256"] != digest:
         raise ModelError(f"{apath}: sha256 {digest[:12]}… does not match the manifest's {str(entry['sha256'])[:12]}…; "
                          "the file changed after the build: rebuild it")

@@ -8,7 +8,8 @@ from typing import TYPE_CHECKING
 import onnx
 
 from edgekit.build import convert
-from edgekit.build.onnxio import default_opset, sha256_file
+from edgekit.build.onnxio import default_opset
+from edgekit.digest import sha256_file
 from edgekit.build.package import SCHEMA, SCHEMA_VERSION, toolchain_versions
 from edgekit.runtime import open_session
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
 from pathlib import Path
 
 import onnx
@@ -10,12 +9,6 @@ import onnx
 from edgekit.errors import BuildError
 
 
-def sha256_file(path: Path, *, chunk: int = 1 << 20) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        while block := f.read(chunk):
-            h.update(block)
-    return h.hexdigest()
 
 
 def default_opset(model: onnx.ModelProto) -> int:

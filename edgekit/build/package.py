@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from importlib import metadata
 from pathlib import Path
 
-from edgekit.build.onnxio import sha256_file
+from edgekit.digest import sha256_file
 from edgekit.errors import BuildError, ConfigError
 
 MANIFEST = "manifest.json"

@@ -27,6 +27,7 @@ import numpy as np
 import onnx
 
 from edgekit.build.data import SampleSet
+from edgekit.build.quantize import calibration_reader
 
 SNR_CAP_DB = 120.0
 
@@ -63,17 +64,6 @@ def _nsr(snr_db: float) -> float:
     return 10.0 ** (-snr_db / 20.0)
 
 
-def _reader(samples: SampleSet):
-    from onnxruntime.quantization import CalibrationDataReader
-
-    class _Reader(CalibrationDataReader):
-        def __init__(self):
-            self._it = iter(samples.batches())
-
-        def get_next(self):
-            return next(self._it, None)
-
-    return _Reader()
 
 
 def rank_nodes(float_model: Path, qdq_model: Path, samples: SampleSet) -> list[NodeDamage]:
@@ -96,8 +86,8 @@ def rank_nodes(float_model: Path, qdq_model: Path, samples: SampleSet) -> list[N
             fa, qa = Path(tmp) / "float_aug.onnx", Path(tmp) / "qdq_aug.onnx"
             modify_model_output_intermediate_tensors(str(float_model), str(fa))
             modify_model_output_intermediate_tensors(str(qdq_model), str(qa))
-            float_acts = collect_activations(str(fa), _reader(samples))
-            qdq_acts = collect_activations(str(qa), _reader(samples))
+            float_acts = collect_activations(str(fa), calibration_reader(samples))
+            qdq_acts = collect_activations(str(qa), calibration_reader(samples))
             matching = create_activation_matching(qdq_acts, float_acts)
             matching = {k: v for k, v in matching.items() if "float" in v}
             qdq_err = compute_activation_error(matching)

