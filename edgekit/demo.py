@@ -20,7 +20,6 @@ from pathlib import Path
 
 from edgekit.errors import EdgekitError
 
-REPO = Path(__file__).resolve().parent.parent
 FAMILIES = ("jetson", "rpi", "phone")
 
 

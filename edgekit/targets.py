@@ -30,7 +30,9 @@ PowerSensor = Literal[
 #: Command-line shorthands for a family's reference device.
 ALIASES = {"jetson": "jetson-orin-nano", "rpi": "rpi5", "pi": "rpi5", "phone": "android-arm64"}
 
-DEFAULT_TARGETS_DIR = Path(__file__).resolve().parent.parent / "targets"
+#: The bundled profiles: ``targets/`` of the repository, shipped in the wheel as ``edgekit/_data/targets``
+#: (a link in a checkout).
+DEFAULT_TARGETS_DIR = Path(__file__).resolve().parent / "_data" / "targets"
 
 
 class _Strict(BaseModel):

@@ -17,7 +17,8 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from edgekit.errors import ConfigError
 
 #: ``models/`` at the repository root: bundled models, sample data and the catalog.
-MODELS_DIR = Path(__file__).resolve().parent.parent.parent / "models"
+#: ``models/`` of the repository, shipped in the wheel as ``edgekit/_data/models`` (a link in a checkout).
+MODELS_DIR = Path(__file__).resolve().parent.parent / "_data" / "models"
 DEFAULT_CATALOG = MODELS_DIR / "catalog.toml"
 
 _NAME = r"^[a-z0-9][a-z0-9._-]*$"
