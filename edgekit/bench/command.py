@@ -45,6 +45,11 @@ def register(subparsers) -> None:
     p.add_argument("--json", action="store_true", help="print the result document instead of the table")
     p.add_argument("--report", metavar="URL", help="send the result to a fleet collector (mqtt://host:port)")
     p.add_argument("--fleet", default="default", help="fleet name for --report (default 'default')")
+    p.add_argument("--report-timeout", type=float, default=30.0, metavar="S",
+                   help="wait this long for the collector's confirmation (default 30); unconfirmed stays spooled")
+    p.add_argument("--spool", type=Path, default=None, metavar="PATH",
+                   help="store-and-forward spool for --report (default: the agent's, "
+                        "$XDG_DATA_HOME/edgekit/spool.db or ~/.local/share/edgekit/spool.db)")
     p.set_defaults(func=run)
 
 
@@ -72,6 +77,8 @@ def run(args) -> int:
 
     if args.report and not args.report.startswith(("mqtt://", "mqtts://")):
         raise ConfigError(f"--report {args.report!r}: give a broker URL like mqtt://host:1883")
+    if not args.report_timeout > 0:
+        raise ConfigError(f"--report-timeout must be a positive number of seconds, got {args.report_timeout:g}")
     reporter = _reporter() if args.report else None
     if args.out is not None and not args.out.parent.resolve().is_dir():
         raise ConfigError(f"--out {args.out}: directory {args.out.parent} does not exist; create it first")
@@ -88,7 +95,8 @@ def run(args) -> int:
         if args.out is not None:
             print(f"result written to {args.out}")
     if reporter is not None:
-        outcome = reporter.report_result(args.report, doc, fleet=args.fleet, device_id=args.device_id)
+        outcome = reporter.report_result(args.report, doc, fleet=args.fleet, device_id=args.device_id,
+                                         spool_path=args.spool, timeout_s=args.report_timeout)
         print(outcome.summary(), file=sys.stderr)
         return 0 if outcome.confirmed else EXIT_NOT_CONFIRMED
     return 0

@@ -25,6 +25,7 @@ inside ``BEGIN IMMEDIATE`` transactions.
 from __future__ import annotations
 
 import logging
+import os
 import sqlite3
 import threading
 from dataclasses import dataclass
@@ -59,7 +60,9 @@ CREATE INDEX IF NOT EXISTS outbox_kind ON outbox (kind, id);
 
 
 def default_spool_path() -> Path:
-    return Path.home() / ".local" / "share" / "edgekit" / "spool.db"
+    """``$XDG_DATA_HOME/edgekit/spool.db``, else ``~/.local/share/edgekit/spool.db``."""
+    base = os.environ.get("XDG_DATA_HOME")
+    return (Path(base) if base else Path.home() / ".local" / "share") / "edgekit" / "spool.db"
 
 
 @dataclass(frozen=True)
