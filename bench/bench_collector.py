@@ -8,7 +8,9 @@ persistence in a temp folder):
 2. a paho publisher sends N bench result documents (QoS 1), so the broker
    queues the same N messages for each session;
 3. ``mosquitto_sub`` (QoS 1, printing only each message's receipt time, ``-F %U``)
-   drains its backlog; rate = N / (last receipt - first receipt);
+   drains its backlog; rate = N / (last receipt - first receipt); then a bare
+   paho-mqtt subscriber (MQTT 5, automatic PUBACK, doing nothing) drains its own
+   copy the same way: the ceiling of any Python collector built on paho;
 4. ``edgekit collect`` (SQLite, default settings) drains the same backlog:
    validated, stored, acknowledged to the devices, PUBACKed; rate =
    N / (last commit - first receipt), from the database's own timestamps.
@@ -201,6 +203,43 @@ def wait_session(proc: subprocess.Popen, db_path: Path, timeout_s: float = 30) -
     raise RuntimeError("collector did not start")
 
 
+def paho_session(port: int, topic: str):
+    """A bare paho-mqtt MQTT 5 subscriber (persistent session, QoS 1, automatic PUBACK) that does nothing."""
+    from paho.mqtt.packettypes import PacketTypes
+    from paho.mqtt.properties import Properties
+
+    client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id="bench-paho-sub", protocol=mqtt.MQTTv5)
+    props = Properties(PacketTypes.CONNECT)
+    props.SessionExpiryInterval = 3600
+    props.ReceiveMaximum = 1000  # what edgekit collect announces
+    subscribed = threading.Event()
+    client.on_subscribe = lambda *a: subscribed.set()
+    client.on_connect = lambda c, *a: c.subscribe(topic, qos=1)
+    client.connect("127.0.0.1", port, clean_start=False, properties=props)
+    return client, subscribed
+
+
+def drain_paho(port: int, topic: str, n: int) -> float:
+    """Seconds from the first to the n-th message received by a bare paho subscriber."""
+    client, _ = paho_session(port, topic)
+    stamps: list[float] = []
+    done = threading.Event()
+
+    def on_message(c, u, msg):
+        stamps.append(time.monotonic())
+        if len(stamps) == n:
+            done.set()
+    client.on_message = on_message
+    client.loop_start()
+    try:
+        if not done.wait(600):
+            raise RuntimeError(f"bare paho subscriber got {len(stamps)} of {n}")
+    finally:
+        client.disconnect()
+        client.loop_stop()
+    return stamps[-1] - stamps[0]
+
+
 def one_run(n: int, devices: int) -> dict:
     fleet = "bench"
     topic = f"edgekit/v1/{fleet}/+/result"
@@ -217,6 +256,11 @@ def one_run(n: int, devices: int) -> dict:
             # 1. persistent sessions for both consumers
             subprocess.run(["mosquitto_sub", "-V", "5", "-h", "127.0.0.1", "-p", str(broker.port), "-c",
                             "-i", "bench-c-sub", "-q", "1", "-x", "3600", "-t", topic, "-E"], check=True)
+            client, subscribed = paho_session(broker.port, topic)
+            client.loop_start()
+            subscribed.wait(10)
+            client.disconnect()
+            client.loop_stop()
             proc = start_collector(broker, db, log, "bench-collector")
             wait_session(proc, db_path)
             proc.send_signal(signal.SIGTERM)
@@ -237,6 +281,7 @@ def one_run(n: int, devices: int) -> dict:
             if len(stamps) != n:
                 raise RuntimeError(f"mosquitto_sub printed {len(stamps)} receipt times for {n} messages")
             c_s = stamps[-1] - stamps[0]
+            p_s = drain_paho(broker.port, topic, n)
             # 4. edgekit collect
             t = time.monotonic()
             proc = start_collector(broker, db, log, "bench-collector")
@@ -260,6 +305,7 @@ def one_run(n: int, devices: int) -> dict:
         finally:
             broker.stop()
     return {"payload_bytes": size, "publish_s": pub_s, "c_s": c_s, "c_wall_s": c_wall_s, "c_msg_s": n / c_s,
+            "p_s": p_s, "p_msg_s": n / p_s,
             "e_s": e_s, "e_wall_s": e_wall_s, "e_msg_s": n / e_s, "stored": stored, "duplicates": dup,
             "dead_letters": letters, "load_avg": os.getloadavg()[0]}
 
@@ -279,6 +325,8 @@ def main() -> None:
               f"(published in {r['publish_s']:.1f} s); load average {r['load_avg']:.1f}")
         print(f"  mosquitto_sub (QoS 1, discarding):       {r['c_msg_s']:10,.0f} msg/s  ({r['c_s']:.3f} s first to "
               f"last receipt; {r['c_wall_s']:.2f} s wall with start-up)")
+        print(f"  bare paho subscriber (auto PUBACK):      {r['p_msg_s']:10,.0f} msg/s  ({r['p_s']:.2f} s first to "
+              f"last receipt)")
         print(f"  edgekit collect (validate, SQLite, ack): {r['e_msg_s']:10,.0f} msg/s  ({r['e_s']:.2f} s first "
               f"receipt to last commit; {r['e_wall_s']:.1f} s wall with start-up)")
         print(f"  stored {r['stored']} of {n}, duplicates {r['duplicates']}, dead letters {r['dead_letters']}, "
@@ -286,13 +334,17 @@ def main() -> None:
     c_med = statistics.median(r["c_msg_s"] for r in runs)
     e_med = statistics.median(r["e_msg_s"] for r in runs)
     spread = lambda key: f"{min(r[key] for r in runs):,.0f}-{max(r[key] for r in runs):,.0f}"  # noqa: E731
+    p_med = statistics.median(r["p_msg_s"] for r in runs)
     print(f"median of {len(runs)}: mosquitto_sub {c_med:,.0f} msg/s (runs {spread('c_msg_s')}), "
+          f"bare paho {p_med:,.0f} msg/s (runs {spread('p_msg_s')}), "
           f"edgekit collect {e_med:,.0f} msg/s (runs {spread('e_msg_s')})")
-    print(f"ratio of the medians edgekit collect / mosquitto_sub: {e_med / c_med:.1%} (goal >= 50 %)")
+    print(f"ratio of the medians edgekit collect / mosquitto_sub: {e_med / c_med:.1%} (goal >= 50 %); "
+          f"bare paho / mosquitto_sub: {p_med / c_med:.1%}; edgekit collect / bare paho: {e_med / p_med:.1%}")
     print(json.dumps({"messages": n, "runs": len(runs), "payload_bytes": round(runs[0]["payload_bytes"]),
                       "mosquitto_sub_msg_s": [round(r["c_msg_s"]) for r in runs],
                       "collector_msg_s": [round(r["e_msg_s"]) for r in runs],
-                      "median_mosquitto_sub_msg_s": round(c_med), "median_collector_msg_s": round(e_med),
+                      "bare_paho_msg_s": [round(r["p_msg_s"]) for r in runs],
+                      "median_mosquitto_sub_msg_s": round(c_med), "median_bare_paho_msg_s": round(p_med), "median_collector_msg_s": round(e_med),
                       "ratio": round(e_med / c_med, 4), "stored": [r["stored"] for r in runs]}))
 
 
