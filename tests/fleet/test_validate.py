@@ -124,3 +124,53 @@ def test_fast_schema_check_agrees_with_jsonschema(path, value):
     except Exception:
         fast_ok = False
     assert fast_ok == full.is_valid(doc)
+
+
+GOOD_STATUS = envelope("status", "pi-01", 0, {"state": "online"})
+
+
+def _agrees(schema, doc) -> None:
+    assert schema.check is not None, "the fast path is not compiled for this schema: nothing to compare"
+    doc = json.loads(json.dumps(doc))
+    try:
+        schema.fast(doc)
+        fast_ok = True
+    except Exception:
+        fast_ok = False
+    assert fast_ok == schema.full.is_valid(doc), doc
+
+
+def _mutated(doc: dict, key: str, value):
+    doc = json.loads(json.dumps(doc))
+    node = doc
+    parts = key.split(".")
+    for part in parts[:-1]:
+        node = node[part]
+    if value is _DELETE:
+        node.pop(parts[-1], None)
+    else:
+        node[parts[-1]] = value
+    return doc
+
+
+_DELETE = object()
+
+
+@settings(max_examples=300, deadline=None)
+@given(key=st.sampled_from(sorted(GOOD)), value=json_values | st.just(_DELETE))
+def test_fast_envelope_check_agrees_with_jsonschema(key, value):
+    _agrees(V._envelope, _mutated(GOOD, key, value))
+
+
+@settings(max_examples=300, deadline=None)
+@given(key=st.sampled_from(sorted(GOOD["body"])), value=json_values | st.just(_DELETE))
+def test_fast_telemetry_check_agrees_with_jsonschema(key, value):
+    _agrees(V._bodies["telemetry"], _mutated(GOOD, f"body.{key}", value)["body"])
+
+
+@settings(max_examples=150, deadline=None)
+@given(value=json_values | st.just(_DELETE), extra=st.dictionaries(st.text(max_size=8), json_values, max_size=3))
+def test_fast_status_check_agrees_with_jsonschema(value, extra):
+    body = _mutated(GOOD_STATUS, "body.state", value)["body"]
+    body.update(extra)
+    _agrees(V._bodies["status"], body)
