@@ -67,7 +67,8 @@ class SampleSet:
             stop = min(start + step, self.count)
             feeds = {}
             for name, arr in self.arrays.items():
-                feeds[name] = arr[start] if self.per_sample_axis[name] else arr[start:stop]
+                # np.asarray: one sample of a scalar input is a numpy scalar, which onnxruntime refuses
+                feeds[name] = np.asarray(arr[start]) if self.per_sample_axis[name] else arr[start:stop]
             yield feeds
 
     def head(self, n: int) -> "SampleSet":

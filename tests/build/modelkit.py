@@ -121,3 +121,19 @@ def mlp(path: Path, *, opset: int = 17) -> Path:
         [numpy_helper.from_array(w1, "w1"), numpy_helper.from_array(w2, "w2")],
     )
     return _save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", opset)]), path)
+
+
+def scaled_by_scalar(path: Path, *, opset: int = 17) -> Path:
+    """``out = MatMul(x, w) * gain``: a recurrent-style model whose second input ``gain`` is a scalar
+    (shape ``[]``, like Silero VAD's sample rate), so each sample of it is fed as a 0-d array."""
+    w = np.random.default_rng(3).normal(0, 0.3, (16, 8)).astype(np.float32)
+    graph = helper.make_graph(
+        [helper.make_node("MatMul", ["x", "w"], ["h"], name="mm"),
+         helper.make_node("Mul", ["h", "gain"], ["out"], name="scale")],
+        "scaled_by_scalar",
+        [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 16]),
+         helper.make_tensor_value_info("gain", TensorProto.FLOAT, [])],
+        [helper.make_tensor_value_info("out", TensorProto.FLOAT, [1, 8])],
+        [numpy_helper.from_array(w, "w")],
+    )
+    return _save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", opset)]), path)

@@ -54,6 +54,7 @@ def test_per_sample_arrays_for_inputs_without_batch_axis():
                          source="x", role="calibration")
     feeds = list(s.batches())
     assert len(feeds) == 5 and feeds[0]["state"].shape == (2, 1, 16) and int(feeds[0]["sr"]) == 16000
+    assert isinstance(feeds[0]["sr"], np.ndarray) and feeds[0]["sr"].shape == ()  # not a numpy scalar
 
 
 def test_float_data_for_integer_input_is_refused():

@@ -225,3 +225,20 @@ def test_dynamic_int8_only_for_matmul_models(mlp_model, features_cnn, targets_di
                      targets_dir=targets_dir, cache_dir=shared_cache)
     ops2 = {n.op_type for n in onnx.load(r2.output_dir / "features_cnn.onnx").graph.node}
     assert r2.manifest["quantization"]["method"] == "static-qdq" and "ConvInteger" not in ops2
+
+
+def test_scalar_input_is_fed_per_sample(tmp_path, targets_dir, out_dir):
+    # a scalar input (Silero VAD's 'sr' is one) is fed one 0-d array per sample: onnxruntime refuses numpy scalars
+    import modelkit
+
+    model = modelkit.scaled_by_scalar(tmp_path / "scaled.onnx")
+    rng = np.random.default_rng(0)
+    x = rng.standard_normal((6, 1, 16)).astype(np.float32)
+    gain = np.linspace(0.5, 3.0, 6).astype(np.float32)
+    calib = tmp_path / "calib.npz"
+    np.savez(calib, x=x, gain=gain)
+    r = build_model(model, "test-pi-onnx", precision="fp32", calibration=calib, out_dir=out_dir,
+                    targets_dir=targets_dir, cache_dir=None)
+    check = r.manifest["verification"]["artifacts"]["scaled.onnx"]
+    assert r.manifest["verification"]["samples"] == 6 and check["passed"] and check["max_abs_error"] == 0.0
+    assert [i["shape"] for i in r.manifest["inputs"]] == [[1, 16], []]
