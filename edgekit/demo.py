@@ -32,6 +32,8 @@ def register(sub) -> None:
     p.add_argument("--bench-duration", type=float, default=4.0, metavar="S",
                    help="seconds of measured inferences per device (default 4; under 10 s is flagged as short)")
     p.add_argument("--power", default="auto", help="power source for the benchmarks (default auto)")
+    p.add_argument("--embedded-broker", choices=("auto", "mosquitto", "amqtt"), default="auto",
+                   help="without --broker: mosquitto from PATH when there is one (auto), else in-process amqtt")
     p.set_defaults(func=run)
 
 
@@ -148,7 +150,7 @@ def run(args) -> int:
         broker_url = args.broker
         broker_desc = parse_broker_url(broker_url).redacted_url()
     else:
-        embedded = EmbeddedBroker().start()
+        embedded = EmbeddedBroker(prefer=args.embedded_broker).start()
         broker_url, broker_desc = embedded.url, embedded.description
     try:
         broker = parse_broker_url(broker_url)

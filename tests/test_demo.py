@@ -29,3 +29,25 @@ def test_demo_runs_the_whole_loop(tmp_path):
         if power["estimated"]:
             assert r.estimated and power["scope"] == "estimate"
     assert "report:" in proc.stdout and "database:" in proc.stdout
+
+
+def test_demo_on_the_pure_python_broker(tmp_path):
+    """Where mosquitto is not installed the demo falls back to amqtt (MQTT 3.1.1) and still loses nothing."""
+    out = tmp_path / "demo"
+    proc = subprocess.run([sys.executable, "-m", "edgekit", "demo", "--out", str(out), "--families", "rpi",
+                           "--bench-duration", "1", "--embedded-broker", "amqtt"],
+                          capture_output=True, text=True, timeout=600)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert "embedded amqtt" in proc.stdout
+    with open_store(f"sqlite:///{out / 'fleet.db'}", migrate=False) as store:
+        counts = store.counts()
+    assert counts["result"] == 1 and counts["telemetry"] >= 3 and counts["dead_letters"] == 0
+
+
+def test_demo_bad_options_are_one_line_errors(tmp_path, capsys):
+    from edgekit.cli import main
+
+    assert main(["demo", "--out", str(tmp_path / "d"), "--families", "jetson,toaster"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("edgekit: error: --families") and "\n" not in err
+    assert not (tmp_path / "d").exists()

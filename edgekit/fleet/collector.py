@@ -1,7 +1,8 @@
 """The collector: MQTT in, validated rows in a database, acknowledgements and alerts out.
 
 One paho client (MQTT 5, persistent session: ``clean_start=False`` with a
-session expiry, QoS 1 subscriptions, optionally shared with ``$share/GROUP/``)
+session expiry, QoS 1 subscriptions, optionally shared with ``$share/GROUP/``;
+MQTT 3.1.1 with ``clean_session=False`` for a ``?protocol=3.1.1`` broker URL)
 feeds a queue; one worker thread takes batches from it (up to ``batch_max``
 messages, or what arrived within ``batch_wait_s``), validates them, writes the
 batch in one transaction — rows, dead letters, sequence gaps, budget
@@ -100,12 +101,17 @@ class Collector:
         self._connected = threading.Event()
         self._fatal: str | None = None
         self._marks: tuple[list[int], list[int]] = ([], [])  # violations published, to mark in the next tx
+        self._v5 = config.broker.protocol == "5"
         self.client = self._make_client()
 
     # ---------------------------------------------------------------- MQTT
     def _make_client(self) -> mqtt.Client:
-        c = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id=self.config.client_id,
-                        protocol=mqtt.MQTTv5, manual_ack=True)
+        if self._v5:
+            c = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id=self.config.client_id,
+                            protocol=mqtt.MQTTv5, manual_ack=True)
+        else:  # brokers without MQTT 5 (the embedded amqtt): a persistent 3.1.1 session
+            c = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id=self.config.client_id,
+                            protocol=mqtt.MQTTv311, clean_session=False, manual_ack=True)
         self.config.broker.configure(c)
         c.max_queued_messages_set(0)
         c.max_inflight_messages_set(100)
@@ -132,7 +138,10 @@ class Collector:
         self._generation += 1
         log.info("connected to %s as %s (session present: %s)", self.config.broker.redacted_url(),
                  self.config.client_id, flags.session_present)
-        client.subscribe([(f, SubscribeOptions(qos=1)) for f in self.config.subscriptions()])
+        if self._v5:
+            client.subscribe([(f, SubscribeOptions(qos=1)) for f in self.config.subscriptions()])
+        else:
+            client.subscribe([(f, 1) for f in self.config.subscriptions()])
 
     def _on_subscribe(self, client, userdata, mid, reason_codes, properties):
         bad = [rc for rc in reason_codes if rc.is_failure]
@@ -161,8 +170,11 @@ class Collector:
         """Connect, subscribe and start the worker; raises EdgekitError when the broker is unusable."""
         b = self.config.broker
         try:
-            self.client.connect(b.host, b.port, keepalive=self.config.keepalive_s, clean_start=False,
-                                properties=self._connect_properties())
+            if self._v5:
+                self.client.connect(b.host, b.port, keepalive=self.config.keepalive_s, clean_start=False,
+                                    properties=self._connect_properties())
+            else:
+                self.client.connect(b.host, b.port, keepalive=self.config.keepalive_s)
         except (OSError, ValueError) as exc:
             raise EdgekitError(f"cannot reach the broker at {b.redacted_url()} ({exc}); "
                                "check --broker and that the broker runs") from None
