@@ -158,6 +158,13 @@ def validate_samples(
             )
         if counts[spec.name] == 0:
             raise ConfigError(f"{where}: {role} array {spec.name!r} holds no samples; add some")
+        if arr.dtype.kind in "fc":
+            bad = int(np.count_nonzero(~np.isfinite(arr)))
+            if bad:
+                raise ConfigError(
+                    f"{where}: {role} array {spec.name!r} holds {bad} NaN or infinite values; "
+                    f"clean or drop those samples"
+                )
         out[spec.name] = _check_dtype(arr, spec, where)
     if len(set(counts.values())) > 1:
         raise ConfigError(f"{where}: {role} arrays hold different sample counts {counts}; give each the same count")

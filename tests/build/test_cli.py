@@ -84,8 +84,14 @@ def bad_inputs(tmp_path, features_cnn):
     np.savez(wrong_names, image=np.zeros((8, 1, 8, 8), np.float32))
     wrong_shape = d / "shape.npz"
     np.savez(wrong_shape, input=np.zeros((8, 3, 32, 32), np.float32))
+    nan = d / "nan.npz"
+    x = np.zeros((8, 1, 8, 8), np.float32)
+    x[5, 0, 1, 1] = np.nan
+    np.savez(nan, input=x)
+    empty = d / "empty.onnx"
+    empty.write_bytes(b"")
     return {"model": model, "text": text, "cut": cut, "newer": newer, "names": wrong_names,
-            "shape": wrong_shape, "calib": calib, "dir": d}
+            "shape": wrong_shape, "nan": nan, "empty": empty, "calib": calib, "dir": d}
 
 
 @pytest.mark.parametrize("case, expect", [
@@ -97,6 +103,9 @@ def bad_inputs(tmp_path, features_cnn):
     ("names", "do not match the model inputs"),
     ("shape", "has shape [8, 3, 32, 32] but the model input is ['N', 1, 8, 8]"),
     ("precision", "test-oldpi does not support fp16"),
+    ("nan", "'input' holds 1 NaN or infinite values; clean or drop those samples"),
+    ("empty", "file is empty; re-export the model"),
+    ("directory", "is not a file; pass the .onnx model file"),
 ])
 def test_bad_input_one_line_nonzero_nothing_written(capsys, bad_inputs, targets_dir, out_dir, cache_dir,
                                                      case, expect):
@@ -104,13 +113,15 @@ def test_bad_input_one_line_nonzero_nothing_written(capsys, bad_inputs, targets_
     model, target, extra = b["model"], "test-jetson", []
     if case == "missing":
         model = b["dir"] / "missing.onnx"
-    elif case in ("text", "cut"):
+    elif case in ("text", "cut", "empty"):
         model = b[case]
+    elif case == "directory":
+        model = b["dir"]
     elif case == "opset":
         model = b["newer"]                      # opset 20 for a profile that loads opset 17 at most
     elif case == "target":
         target = "no-such-board"
-    elif case in ("names", "shape"):
+    elif case in ("names", "shape", "nan"):
         target, extra = "test-pi", ["--precision", "int8", "--calibration", b[case]]
     elif case == "precision":
         target, extra = "test-oldpi", ["--precision", "fp16"]
@@ -120,6 +131,16 @@ def test_bad_input_one_line_nonzero_nothing_written(capsys, bad_inputs, targets_
     assert expect in error_line(err)
     assert tree(out_dir) == []                  # no partial output, not even the output root
     assert out == ""
+
+
+def test_out_pointing_at_a_file_is_refused(capsys, features_cnn, targets_dir, tmp_path):
+    model, _, _ = features_cnn
+    taken = tmp_path / "results.txt"
+    taken.write_text("keep me\n")
+    rc, out, err = run_cli(capsys, model, "--target", "test-pi", "--out", taken, "--targets-dir", targets_dir,
+                           "--no-cache")
+    assert rc != 0 and "output path is a file; pass a directory with --out" in error_line(err)
+    assert taken.read_text() == "keep me\n" and sorted(p.name for p in tmp_path.iterdir()) == ["results.txt", "targets"]
 
 
 def test_json_failure_is_machine_readable(capsys, bad_inputs, targets_dir, out_dir):

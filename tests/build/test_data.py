@@ -83,3 +83,11 @@ def test_generated_samples_follow_the_specs():
     s = generated_samples(specs, 8)
     assert s.arrays["input"].shape == (8, 3, 1, 4) and s.arrays["k"].dtype == np.int64
     assert s.source == "generated" and s.labels is None
+
+
+@pytest.mark.parametrize("value", [np.nan, np.inf])
+def test_non_finite_values_are_refused(tmp_path, value):
+    x = np.zeros((4, 1, 8, 8), np.float32)
+    x[2, 0, 3, 3] = value
+    with pytest.raises(ConfigError, match=r"'input' holds 1 NaN or infinite values; clean or drop those samples"):
+        load_samples(save(tmp_path, input=x), SPECS, role="calibration")
