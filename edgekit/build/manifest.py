@@ -87,7 +87,9 @@ def assemble_manifest(b: "_Build", att: "Attempt", attempts: list["Attempt"]) ->
         "notes": list(b.notes),
     }
     if att.tflite and att.tflite.get("status") == "skipped":
-        manifest["notes"].append(f"tflite: {att.tflite['reason']}")
+        manifest["notes"].append(f"tflite: {att.tflite['reason']}")  # the reason starts with "skipped —"
+    elif att.tflite and att.tflite.get("status") == "failed":
+        manifest["notes"].append(f"tflite: failed — {att.tflite['reason']}; no .tflite artifact shipped")
     return manifest
 
 

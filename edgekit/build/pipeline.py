@@ -291,8 +291,11 @@ class _Build:
             if a.format not in ("onnx", "ort", "tflite"):
                 continue
             self.progress.start("verify", f"{a.name} vs fp32 on {self.verify_samples.count} samples")
-            check = verify.check_artifact(a.source, a.format, self.verify_samples, self.reference,
-                                          self.reference_info, self.verify_cfg)
+            try:
+                check = verify.check_artifact(a.source, a.format, self.verify_samples, self.reference,
+                                              self.reference_info, self.verify_cfg)
+            except EdgekitError as exc:
+                raise type(exc)(f"{att.precision} {_named(exc, a.source, a.name)}") from None
             check.artifact = a.name
             att.checks.append(check)
             self.progress.done("verify", f"{a.name}: {_check_text(check)}")
@@ -326,11 +329,17 @@ class _Build:
                                                                calibration=calib)}, {"precision": tfl_prec}),
                 label=f"TFLite {tfl_prec} via onnx2tf", describe=lambda f: f"{f['precision']} .tflite")
         except BuildError as exc:
-            self.progress.warn(f"tflite: conversion failed — {exc}")
-            return {"status": "failed", "reason": str(exc)}
+            reason = _named(exc, self.optimized, f"{self.stem} ({tfl_prec})")
+            self.progress.warn(f"tflite: conversion failed — {reason}")
+            return {"status": "failed", "reason": reason}
         suffix = {"fp32": "float32", "fp16": "float16", "int8": "int8"}[tfl_prec]
         arts.append(Artifact(f"{self.stem}_{suffix}.tflite", out.files["model.tflite"], "tflite", tfl_prec))
         return {"status": "built", "precision": tfl_prec, "toolchain": convert.toolchain_versions()}
+
+
+def _named(exc: Exception, work_path: Path, name: str) -> str:
+    """The error text with the build's temporary file path replaced by the name the user knows."""
+    return str(exc).replace(str(work_path), name)
 
 
 def _check_text(c: verify.ArtifactCheck) -> str:

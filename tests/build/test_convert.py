@@ -56,3 +56,34 @@ def test_tflite_int8_built_and_verified_in_litert(features_cnn, targets_dir, out
     assert check["runtime"] == "litert" and check["passed"] and check["samples"] == 450
     assert check["accuracy_drop_pts"] <= 1.0
     assert (r.output_dir / "features_cnn_int8.tflite").read_bytes()[4:8] == b"TFL3"
+
+
+@pytest.mark.slow
+def test_tflite_failure_is_reported_against_the_model_not_a_temporary_file(tmp_path, targets_dir, out_dir):
+    from onnx import TensorProto, helper, numpy_helper
+    import numpy as np
+    import onnx
+
+    from edgekit.build.toolchain import find_toolchain
+
+    if find_toolchain() is None:
+        pytest.skip("onnx2tf toolchain not installed (`edgekit toolchain install tflite`)")
+    # a height and width fixed only at run time: onnx2tf needs fixed shapes, so the TFLite conversion fails
+    w = numpy_helper.from_array(np.random.default_rng(0).normal(0, 0.3, (4, 3, 3, 3)).astype(np.float32), "w")
+    graph = helper.make_graph(
+        [helper.make_node("Conv", ["x", "w"], ["y"], pads=[1, 1, 1, 1], name="conv")], "anysize",
+        [helper.make_tensor_value_info("x", TensorProto.FLOAT, ["N", 3, "H", "W"])],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, ["N", 4, "H", "W"])], [w])
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+    model.ir_version = 8
+    path = tmp_path / "anysize.onnx"
+    onnx.save(model, path)
+    calib = tmp_path / "calib.npz"
+    np.savez(calib, x=np.random.default_rng(1).standard_normal((4, 3, 16, 16)).astype(np.float32))
+    r = build_model(path, "test-phone", precision="fp32", calibration=calib, out_dir=out_dir,
+                    targets_dir=targets_dir, cache_dir=None)
+    reason = r.manifest["tflite"]["reason"]
+    assert r.manifest["tflite"]["status"] == "failed"
+    assert reason.startswith("anysize (fp32): input 'x' has a dynamic dimension at axis 2") and "edgekit-" not in reason
+    assert f"tflite: failed — {reason}; no .tflite artifact shipped" in r.manifest["notes"]
+    assert "tflite failed" in r.summary and not list(r.output_dir.glob("*.tflite"))
