@@ -40,7 +40,7 @@ class OrtSession:
         if threads:
             so.intra_op_num_threads = threads
             so.inter_op_num_threads = 1
-        so.log_severity_level = 3
+        so.log_severity_level = 4  # errors reach the caller as exceptions, not as extra log lines on stderr
         try:
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore")

@@ -105,3 +105,20 @@ def test_tflite_session(tmp_path):
     assert [(i.name, i.shape, i.dtype) for i in s.inputs] == [("x", (1, 4), "float32")]
     (y,) = s.run({"x": np.array([[0, 1, 2, 3]], np.float32)})
     np.testing.assert_array_equal(y, [[0, 2, 4, 6]])
+
+
+def test_a_failing_run_raises_without_onnxruntime_log_lines(tmp_path, capfd):
+    # any image size is accepted at the door, so the failure happens inside the Conv kernel (onnxruntime logs it)
+    w = helper.make_tensor("w", TensorProto.FLOAT, [2, 1, 3, 3], np.ones(18, np.float32))
+    graph = helper.make_graph(
+        [helper.make_node("Conv", ["image", "w"], ["y"])], "anysize",
+        [helper.make_tensor_value_info("image", TensorProto.FLOAT, ["batch", 1, "h", "w"])],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, ["batch", 2, "oh", "ow"])], initializer=[w])
+    path = tmp_path / "anysize.onnx"
+    onnx.save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13)], ir_version=8), str(path))
+    s = open_session(path)
+    capfd.readouterr()
+    with pytest.raises(Exception, match="INVALID_ARGUMENT"):
+        s.run({"image": np.zeros((1, 1, 1, 1), np.float32)})   # too small for the 3x3 convolution
+    out, err = capfd.readouterr()
+    assert "onnxruntime" not in err and "onnxruntime" not in out  # the caller reports it, in one line
