@@ -186,6 +186,18 @@ def load_samples(path: Path, specs: list[InputSpec], *, role: str) -> SampleSet:
     return validate_samples(load_npz(path, role=role), specs, source=f"file:{Path(path)}", role=role)
 
 
+def check_generatable(specs: list[InputSpec], model_name: str, why: str) -> None:
+    """Refuse to generate inputs whose size only the data can tell (a dynamic dimension past the first)."""
+    for spec in specs:
+        dyn = [str(d or f"axis {i}") for i, d in enumerate(spec.shape) if i > 0 and not isinstance(d, int)]
+        if dyn:
+            raise ConfigError(
+                f"{model_name}: input {spec.name!r} has dynamic dimensions ({', '.join(dyn)}) besides the batch "
+                f"axis, so generated inputs cannot guess its size for {why}; pass --calibration or --eval data "
+                f"(.npz keyed by input name) with real shapes"
+            )
+
+
 def generated_samples(specs: list[InputSpec], count: int = 16, *, seed: int = 0) -> SampleSet:
     """Synthetic inputs (standard normal floats, zero integers) for when no data file is given.
 

@@ -20,7 +20,7 @@ from pydantic import ValidationError
 
 from edgekit.build import convert, load, optimize, qdq_debug, quantize, verify
 from edgekit.build.cache import PassCache, check_cache_dir, default_cache_dir
-from edgekit.build.data import SampleSet, generated_samples, input_specs, load_samples
+from edgekit.build.data import SampleSet, check_generatable, generated_samples, input_specs, load_samples
 from edgekit.build.manifest import assemble_manifest, summary_line
 from edgekit.build.package import Artifact, check_out_dir, write_output
 from edgekit.build.progress import Progress, SilentProgress
@@ -171,6 +171,7 @@ class _Build:
         elif self.calib is not None:
             samples, kind = self.calib.head(VERIFY_SAMPLES_WITHOUT_EVAL), "calibration"
         else:
+            check_generatable(specs, self.model_path.name, "the accuracy gate")
             samples, kind = generated_samples(specs, 16), "generated"
         self.verify_samples = samples
         self.verify_cfg = verify.VerifyConfig(self.tolerances, kind, samples.source, self.threads)
@@ -185,7 +186,8 @@ class _Build:
             if isinstance(exc, EdgekitError):
                 raise
             first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
-            raise ModelError(f"{self.model_path}: running the fp32 model on the {kind} data fails: {first}") from None
+            raise ModelError(f"{self.model_path}: running the fp32 model on the {kind} data fails: {first}; "
+                             f"check that the data fits what the model expects") from None
         self.progress.done("reference", f"fp32 outputs of {samples.count} {kind} samples")
 
     # --- one precision --------------------------------------------------------------------
@@ -206,6 +208,7 @@ class _Build:
         if self.calib is not None:
             return self.calib.head(MAX_CALIBRATION_SAMPLES)
         specs = input_specs(onnx.load(str(self.optimized), load_external_data=False))
+        check_generatable(specs, self.model_path.name, "int8 calibration")
         self.progress.warn("int8 calibrated on generated random inputs (no --calibration data): "
                            "activation ranges may not match real data")
         return generated_samples(specs, 32)

@@ -205,3 +205,29 @@ def test_full_disk_first_build_leaves_no_output_root(capsys, full_disk, features
                          "--targets-dir", targets_dir, "--cache-dir", shared_cache)
     assert rc != 0 and "no space left on device" in error_line(err)
     assert sorted(p.name for p in full_disk.iterdir()) == ["filler"]
+
+
+def test_dynamic_image_size_without_data_asks_for_data(capsys, tmp_path, targets_dir, out_dir):
+    from onnx import TensorProto, helper, numpy_helper
+
+    w = numpy_helper.from_array(np.random.default_rng(0).normal(0, 0.3, (4, 3, 3, 3)).astype(np.float32), "w")
+    graph = helper.make_graph(
+        [helper.make_node("Conv", ["x", "w"], ["c"], name="conv"),
+         helper.make_node("MaxPool", ["c"], ["y"], kernel_shape=[2, 2], strides=[2, 2], name="pool")], "anysize",
+        [helper.make_tensor_value_info("x", TensorProto.FLOAT, ["N", 3, "H", "W"])],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, ["N", 4, "h", "w"])], [w])
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+    model.ir_version = 8
+    path = tmp_path / "anysize.onnx"
+    onnx.save(model, path)
+    # gate inputs (fp32) and int8 calibration (eval data given, no calibration data) both need real sizes
+    ev = tmp_path / "eval.npz"
+    np.savez(ev, x=np.random.default_rng(1).standard_normal((4, 3, 12, 12)).astype(np.float32))
+    for extra, why in (([], "the accuracy gate"), (["--precision", "int8", "--eval", ev], "int8 calibration")):
+        rc, out, err = run_cli(capsys, path, "--target", "test-pi-onnx", "--out", out_dir, "--targets-dir",
+                               targets_dir, "--no-cache", *extra)
+        assert rc != 0
+        line = error_line(err)
+        assert f"input 'x' has dynamic dimensions (H, W) besides the batch axis" in line and why in line
+        assert "pass --calibration or --eval data" in line
+        assert tree(out_dir) == []
