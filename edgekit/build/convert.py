@@ -23,7 +23,6 @@ from edgekit.errors import BuildError, ConfigError
 
 NAME = "convert-ort"
 ORT_STYLES = ("Fixed", "Runtime")
-TFLITE_SKIPPED_NO_MODULE = "skipped — TFLite converter (edgekit.build.tflite) not available in this edgekit"
 TFLITE_SKIPPED_NO_TOOLCHAIN = (
     "skipped — onnx2tf toolchain not installed; run `edgekit toolchain install tflite`"
 )
@@ -106,26 +105,18 @@ def execution_provider_config(providers: tuple[str, ...], precision: str, *, cpu
 
 
 def tflite_available() -> tuple[bool, str | None]:
-    """(usable, reason it is not): the converter module and its onnx2tf environment."""
-    try:
-        from edgekit.build import tflite
-    except ImportError:
-        return False, TFLITE_SKIPPED_NO_MODULE
-    find = getattr(tflite, "find_toolchain", None)
-    if find is None or not hasattr(tflite, "convert_tflite"):
-        return False, TFLITE_SKIPPED_NO_MODULE
-    if find() is None:
+    """(usable, reason it is not): is the onnx2tf environment installed?"""
+    from edgekit.build.toolchain import find_toolchain
+
+    if find_toolchain() is None:
         return False, TFLITE_SKIPPED_NO_TOOLCHAIN
     return True, None
 
 
 def toolchain_versions() -> dict | None:
-    try:
-        from edgekit.build import tflite
+    from edgekit.build.toolchain import find_toolchain
 
-        chain = tflite.find_toolchain()
-    except ImportError:
-        return None
+    chain = find_toolchain()
     return dict(chain.versions) if chain is not None else None
 
 

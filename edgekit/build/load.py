@@ -151,10 +151,13 @@ def constants_to_initializers(model: onnx.ModelProto) -> int:
     return moved
 
 
-def run(src: Path, dst: Path, cfg: LoadConfig) -> dict:
-    """Load ``src``, check and adapt it for the target, save it to ``dst``; returns facts for the manifest."""
+def run(src: Path, dst: Path, cfg: LoadConfig, model: onnx.ModelProto | None = None) -> dict:
+    """Check ``src`` and adapt it for the target, save it to ``dst``; returns facts for the manifest.
+
+    ``model`` is ``src`` already parsed by :func:`read_model` (it is modified); None reads the file.
+    """
     src = Path(src)
-    model = read_model(src)
+    model = read_model(src) if model is None else model
     source_opset = default_opset(model)
     source_ir = int(model.ir_version)
     check_operators(model, cfg, src)

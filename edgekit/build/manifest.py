@@ -9,7 +9,6 @@ import onnx
 
 from edgekit.build import convert
 from edgekit.build.onnxio import default_opset
-from edgekit.digest import sha256_file
 from edgekit.build.package import SCHEMA, SCHEMA_VERSION, toolchain_versions
 from edgekit.runtime import open_session
 
@@ -61,7 +60,7 @@ def assemble_manifest(b: "_Build", att: "Attempt", attempts: list["Attempt"]) ->
         "schema_version": SCHEMA_VERSION,
         "built_at": datetime.now(timezone.utc).isoformat(timespec="seconds").replace("+00:00", "Z"),
         "model": {
-            "name": b.stem, "source": str(b.model_path), "sha256": sha256_file(b.model_path),
+            "name": b.stem, "source": str(b.model_path), "sha256": b.runner.file_hash(b.model_path),
             "bytes": source_bytes, "source_opset": b.load_facts["source_opset"],
             "source_ir_version": b.load_facts["source_ir_version"],
         },

@@ -1,4 +1,4 @@
-"""Small ONNX file helpers shared by the passes: hashing, opset/IR reading, saving within a target's IR limit."""
+"""Small ONNX file helpers shared by the passes: opset/IR reading, saving within a target's IR limit."""
 
 from __future__ import annotations
 
@@ -7,8 +7,6 @@ from pathlib import Path
 import onnx
 
 from edgekit.errors import BuildError
-
-
 
 
 def default_opset(model: onnx.ModelProto) -> int:

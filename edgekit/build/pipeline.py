@@ -147,7 +147,7 @@ class _Build:
         cfg = load.LoadConfig(t.name, t.max_opset, t.max_ir_version, min_opset)
         out = self.runner.run(
             load.NAME, cfg, [self.model_path],
-            lambda d: ({"model.onnx": d / "model.onnx"}, load.run(self.model_path, d / "model.onnx", cfg)),
+            lambda d: ({"model.onnx": d / "model.onnx"}, load.run(self.model_path, d / "model.onnx", cfg, first)),
             label=f"checking {self.model_path.name}",
             describe=lambda f: f"opset {f['opset']}, IR {f['ir_version']}, {f['constants_moved']} constants moved")
         self.loaded, self.load_facts = out.files["model.onnx"], out.facts

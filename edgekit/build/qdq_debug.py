@@ -64,8 +64,6 @@ def _nsr(snr_db: float) -> float:
     return 10.0 ** (-snr_db / 20.0)
 
 
-
-
 def rank_nodes(float_model: Path, qdq_model: Path, samples: SampleSet) -> list[NodeDamage]:
     """Quantized nodes of the float model, worst first."""
     from onnxruntime.quantization.qdq_loss_debug import (

@@ -9,6 +9,7 @@ from pathlib import Path
 
 from edgekit.build.cache import PassCache, cache_key
 from edgekit.digest import sha256_file
+from edgekit.build.package import toolchain_versions
 from edgekit.build.progress import Progress
 
 #: Bump when a pass's output or facts change for the same inputs, so older cache entries are not reused.
@@ -28,15 +29,7 @@ class PassOutput:
 
 def _tool_versions() -> dict:
     """What the passes' outputs depend on besides their inputs and config."""
-    from importlib import metadata
-
-    out = {"pass_format": PASS_FORMAT_VERSION}
-    for dist in ("edgekit", "onnx", "onnxruntime", "onnxconverter-common", "numpy"):
-        try:
-            out[dist] = metadata.version(dist)
-        except metadata.PackageNotFoundError:
-            out[dist] = None
-    return out
+    return {"pass_format": PASS_FORMAT_VERSION, **toolchain_versions()}
 
 
 class PassRunner:
