@@ -148,9 +148,19 @@ def load_target_file(path: Path) -> Target:
     return target
 
 
-def list_targets(targets_dir: Path | None = None) -> list[Target]:
+def _profile_files(targets_dir: Path | None) -> tuple[Path, list[Path]]:
+    """The profiles directory and its ``*.toml`` files; a directory without any is an error."""
     d = Path(targets_dir or DEFAULT_TARGETS_DIR)
-    return [load_target_file(p) for p in sorted(d.glob("*.toml"))]
+    files = sorted(d.glob("*.toml")) if d.is_dir() else []
+    if not files:
+        what = "is not a directory" if not d.is_dir() else "holds no target profiles (*.toml)"
+        raise ConfigError(f"{d}: {what}; pass a --targets-dir that holds profiles, or leave it out for the "
+                          f"bundled ones")
+    return d, files
+
+
+def list_targets(targets_dir: Path | None = None) -> list[Target]:
+    return [load_target_file(p) for p in _profile_files(targets_dir)[1]]
 
 
 def resolve_name(name: str) -> str:
@@ -159,11 +169,11 @@ def resolve_name(name: str) -> str:
 
 def load_target(name: str, targets_dir: Path | None = None) -> Target:
     """Load a profile by name or family alias (``jetson``, ``rpi``, ``phone``)."""
-    d = Path(targets_dir or DEFAULT_TARGETS_DIR)
+    d, files = _profile_files(targets_dir)
     resolved = resolve_name(name)
     path = d / f"{resolved}.toml"
     if not path.is_file():
-        known = sorted(p.stem for p in d.glob("*.toml"))
+        known = [p.stem for p in files]
         raise ConfigError(
             f"unknown target {name!r}; choose one of {', '.join(known)} "
             f"or an alias ({', '.join(sorted(ALIASES))}); `edgekit targets` lists them"

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import os
 import subprocess
 import sys
@@ -314,3 +315,17 @@ def test_cli_broken_tree_exits_nonzero_with_one_line(tmp_path, capsys):
     lines = captured.err.strip().splitlines()
     assert len(lines) == 1
     assert lines[0].startswith("edgekit: error: ") and str(path) in lines[0] and "turbo_mode" in lines[0]
+
+
+@pytest.mark.parametrize("make", ["missing", "empty"])
+def test_a_targets_dir_without_profiles_says_so(tmp_path, capsys, make):
+    d = tmp_path / "profiles"
+    if make == "empty":
+        d.mkdir()
+    what = "is not a directory" if make == "missing" else "holds no target profiles (*.toml)"
+    with pytest.raises(ConfigError, match=re.escape(f"{d}: {what}; pass a --targets-dir that holds profiles")):
+        load_target("rpi5", targets_dir=d)
+    assert main(["targets", "--targets-dir", str(d)]) != 0
+    captured = capsys.readouterr()
+    assert captured.out == "" and captured.err.strip() == f"edgekit: error: {d}: {what}; pass a --targets-dir " \
+                                                        f"that holds profiles, or leave it out for the bundled ones"
