@@ -385,7 +385,8 @@ def build_model(
         raise ConfigError(f"unknown calibration method {calibration_method!r}; "
                           f"use one of {', '.join(quantize.CALIBRATION_METHODS)}")
     if not 0 <= max_exclusion_rounds <= 10:
-        raise ConfigError(f"max_exclusion_rounds {max_exclusion_rounds} must lie in 0..10")
+        raise ConfigError(f"{max_exclusion_rounds} int8 exclusion rounds is out of range; "
+                          f"pass --exclusion-rounds between 0 and 10")
     tol = _tolerances(tgt, tolerances)
     out_root = check_out_dir(Path(out_dir))
     cache_root = default_cache_dir() if cache_dir is _KEEP_CACHE else cache_dir

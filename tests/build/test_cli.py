@@ -106,6 +106,7 @@ def bad_inputs(tmp_path, features_cnn):
     ("nan", "'input' holds 1 NaN or infinite values; clean or drop those samples"),
     ("empty", "file is empty; re-export the model"),
     ("directory", "is not a file; pass the .onnx model file"),
+    ("rounds", "11 int8 exclusion rounds is out of range; pass --exclusion-rounds between 0 and 10"),
 ])
 def test_bad_input_one_line_nonzero_nothing_written(capsys, bad_inputs, targets_dir, out_dir, cache_dir,
                                                      case, expect):
@@ -125,6 +126,8 @@ def test_bad_input_one_line_nonzero_nothing_written(capsys, bad_inputs, targets_
         target, extra = "test-pi", ["--precision", "int8", "--calibration", b[case]]
     elif case == "precision":
         target, extra = "test-oldpi", ["--precision", "fp16"]
+    elif case == "rounds":
+        extra = ["--exclusion-rounds", "11"]
     rc, out, err = run_cli(capsys, model, "--target", target, "--out", out_dir, "--targets-dir", targets_dir,
                            "--cache-dir", cache_dir, *extra)
     assert rc != 0
