@@ -66,7 +66,7 @@ class WindowEnergy:
     duration_s: float
     energy_j: float
     avg_power_w: float
-    peak_power_w: float | None  # highest real sample inside the window
+    peak_power_w: float | None  # highest real sample inside the window (NaN readings skipped)
     samples: int               # real samples inside the window
     mean_interval_s: float | None
     max_interval_s: float | None
@@ -105,7 +105,9 @@ def window_energy(trace: Trace, t0_s: float, t1_s: float, *, resolution_w: float
     duration = t1_s - t0_s
     inside = (t >= t0_s) & (t <= t1_s)
     n_inside = int(inside.sum())
-    peak = float(p[inside].max()) if n_inside else None
+    # a counter-only source (a battery gauge) has no power figure (NaN) until its counter has stepped twice
+    known = p[inside][~np.isnan(p[inside])]
+    peak = float(known.max()) if known.size else None
     covered = bool(t[0] <= t0_s and t[-1] >= t1_s)
     mean_iv, max_iv = _intervals(t[inside])
 

@@ -129,3 +129,15 @@ def test_report_without_idle_has_no_net():
 def test_trace_rejects_time_going_backwards():
     with pytest.raises(ValueError):
         Trace.from_arrays([0.0, 2.0, 1.0], [1.0, 1.0, 1.0])
+
+
+def test_counter_source_without_power_yet_still_has_a_peak():
+    # a battery energy_now gauge: power is NaN until the counter stepped twice, energy is the counter
+    t = np.arange(0, 10.5, 0.5)
+    p = np.where(t < 3.0, np.nan, np.where((t > 5) & (t < 6), 9.0, 4.0))
+    e = 4.0 * t
+    w = window_energy(Trace.from_arrays(t, p, e), 1.0, 9.0, resolution_w=0.0)
+    assert w.method == "counter" and w.energy_j == pytest.approx(32.0)
+    assert w.peak_power_w == 9.0
+    all_nan = window_energy(Trace.from_arrays(t, np.full_like(t, np.nan), e), 1.0, 2.0, resolution_w=0.0)
+    assert all_nan.peak_power_w is None and all_nan.avg_power_w == pytest.approx(4.0)
