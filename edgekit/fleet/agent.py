@@ -8,7 +8,7 @@ window it just closed:
   timestamps, or the difference of the source's cumulative energy counter
   where it has one (RAPL, battery energy); ``power_w_avg = energy_j / span``.
   With fewer than two samples both are null rather than guessed.
-- ``power_w_peak``: the highest single sample.
+- ``power_w_peak``: the highest single sample (reads without a power figure, NaN, skipped).
 - ``temp_c_max``: the hottest thermal zone over the window's snapshots;
   ``throttled``: the bench runner's rules (Raspberry Pi ``get_throttled``,
   CPU/GPU cooling devices above state 0), null without thermal data.
@@ -29,6 +29,7 @@ the service keeps running until :meth:`Agent.stop` (SIGTERM in the command).
 from __future__ import annotations
 
 import logging
+import math
 import threading
 import time
 from collections.abc import Callable
@@ -93,7 +94,8 @@ class TelemetryWindow:
         energy = self.energy_j(bool(info and info.has_counter)) if measured else None
         span = self.samples[-1].t_s - self.samples[0].t_s if len(self.samples) >= 2 else 0.0
         avg = energy / span if energy is not None and span > 0 else None
-        peak = max((p.power_w for p in self.samples), default=None) if measured else None
+        # NaN: no power figure in that read (a counter-only battery before its gauge stepped twice)
+        peak = max((p.power_w for p in self.samples if not math.isnan(p.power_w)), default=None) if measured else None
         pct = drain = None
         levels = [b for b in self.battery if b.percent is not None]
         if levels:

@@ -365,3 +365,24 @@ def test_agent_command_bad_input_is_one_line_and_nonzero(argv, match, capsys, tm
     assert rc != 0
     assert err.startswith("edgekit: error:") and match in err and "\n" not in err
     assert not (tmp_path / "s.db").exists()  # nothing half-made
+
+
+def test_counter_only_battery_telemetry_is_encodable(sysroot):
+    # energy_now only (no power_now/current_now): power is NaN until the gauge stepped twice
+    from edgekit.fleet.agent import TelemetryWindow
+    from edgekit.fleet.messages import encode
+
+    bat = sysroot / "class/power_supply/BAT0"
+    for k, v in dict(type="Battery", status="Discharging", capacity=80, energy_now=30_000_000,
+                     energy_full=50_000_000, voltage_now=11_400_000).items():
+        _write(bat / k, v)
+    src = open_power_source("battery", sysfs_root=sysroot)
+    window = TelemetryWindow(start_s=time.monotonic())
+    for uwh in (30_000_000, 29_999_000, 29_999_000, 29_998_000, 29_997_000):
+        _write(bat / "energy_now", uwh)
+        window.add_power(src.read())
+        time.sleep(0.01)
+    assert any(s.power_w != s.power_w for s in window.samples)  # the first reads carry NaN
+    body = window.body(time.monotonic(), src, spool_dropped=0, spool_pending=0)
+    encode(body)  # NaN would make the message unsendable
+    assert body["power_w_peak"] > 0 and body["energy_j"] == pytest.approx(3 * 3.6)
