@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -32,6 +33,11 @@ class BenchSettings:
     device_id: str | None = None
 
     def checked(self) -> "BenchSettings":
+        for flag, value in (("--duration", self.duration_s), ("--warmup", self.warmup_s), ("--rate", self.rate_hz),
+                            ("--idle", self.idle_s), ("--sample-hz", self.sample_hz),
+                            ("--thermal-hz", self.thermal_hz)):
+            if value is not None and not math.isfinite(value):
+                raise ConfigError(f"{flag} must be a finite number, got {value}")
         if self.duration_s is not None and self.iterations is not None:
             raise ConfigError("give --duration or --iterations, not both")
         if self.duration_s is None and self.iterations is None:
