@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import math
 import os
 import shutil
 import signal
@@ -102,16 +103,15 @@ def run(args) -> int:
     broker = messages.broker_config_from_args(args)
     fleet = messages.check_segment(args.fleet, "fleet")
     device_id = messages.check_segment(args.device_id or messages.default_device_id(), "device id")
-    if args.interval <= 0:
-        raise ConfigError(f"--interval must be positive seconds, got {args.interval:g}")
-    if args.sample_hz <= 0:
-        raise ConfigError(f"--sample-hz must be positive, got {args.sample_hz:g}")
+    for flag, value in (("--interval", args.interval), ("--sample-hz", args.sample_hz), ("--every", args.every),
+                        ("--bench-duration", args.bench_duration), ("--spool-max-mb", args.spool_max_mb),
+                        ("--resend-after", args.resend_after)):
+        if value is not None and not (math.isfinite(value) and value > 0):
+            raise ConfigError(f"{flag} must be a positive finite number, got {value:g}")
     if (args.bench is None) != (args.every is None):
         raise ConfigError("--bench PATH and --every S go together (benchmark PATH every S seconds)")
-    if args.every is not None and args.every <= 0:
-        raise ConfigError(f"--every must be positive seconds, got {args.every:g}")
-    if args.spool_max_rows < 1 or args.spool_max_mb <= 0:
-        raise ConfigError("--spool-max-rows and --spool-max-mb must be positive")
+    if args.spool_max_rows < 1:
+        raise ConfigError(f"--spool-max-rows must be at least 1, got {args.spool_max_rows}")
     sysfs_root = Path(args.sysfs_root or os.environ.get("EDGEKIT_SYSFS_ROOT") or "/sys")
     if not sysfs_root.is_dir():
         raise ConfigError(f"--sysfs-root {sysfs_root}: no such directory; point it at the host's /sys")

@@ -354,6 +354,11 @@ def test_killed_agent_leaves_a_last_will_offline(mosquitto, tmp_path, sysroot):
     (["--broker", "http://h"], "scheme"),
     (["--broker", "mqtt://h", "--bench", "m.onnx"], "--every"),
     (["--broker", "mqtt://h", "--interval", "0"], "--interval"),
+    (["--broker", "mqtt://h", "--interval", "nan"], "--interval must be a positive finite"),
+    (["--broker", "mqtt://h", "--sample-hz", "nan"], "--sample-hz must be a positive finite"),
+    (["--broker", "mqtt://h", "--resend-after", "-1"], "--resend-after must be a positive finite"),
+    (["--broker", "mqtt://h", "--bench", "m.onnx", "--every", "inf"], "--every must be a positive finite"),
+    (["--broker", "mqtt://h", "--bench", "m.onnx", "--every", "5", "--bench-duration", "-5"], "--bench-duration"),
     (["--broker", "mqtt://h", "--device-id", "a/b"], "topic level"),
     (["--broker", "mqtt://h", "--sysfs-root", "/nonexistent-sysfs"], "--sysfs-root"),
 ])
