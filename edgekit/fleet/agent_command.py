@@ -121,20 +121,27 @@ def run(args) -> int:
 
         target = load_target(args.target)
     bench = _bench_callable(args.bench, args, device_id, sysfs_root) if args.bench else None
-    power = _open_power(args.power, sysfs_root, target)
-    thermal = _open_thermal(sysfs_root)
+    # the spool first: a bad --spool must not leave a power source (a tegrastats child) behind
+    spool = Spool(args.spool, max_rows=args.spool_max_rows, max_bytes=int(args.spool_max_mb * 1024 * 1024))
+    power = None
+    try:
+        power = _open_power(args.power, sysfs_root, target)
+        thermal = _open_thermal(sysfs_root)
+        reporter = Reporter(broker, spool, fleet=fleet, device_id=device_id, target=args.target,
+                            resend_after_s=args.resend_after)
+        agent = Agent(reporter, power=power, thermal=thermal, interval_s=args.interval, sample_hz=args.sample_hz,
+                      bench=bench, every_s=args.every)
+    except BaseException:
+        if power is not None:
+            power.close()
+        spool.close()
+        raise
     if power is None or power.info.scope == "none":
         log.warning("no power sensor: telemetry carries thermal/battery figures only (%s)",
                     power.info.description if power is not None else "--power none")
     else:
         log.info("power source: %s (%s%s)", power.info.name, power.info.description,
                  ", ESTIMATED" if power.info.estimated else "")
-
-    spool = Spool(args.spool, max_rows=args.spool_max_rows, max_bytes=int(args.spool_max_mb * 1024 * 1024))
-    reporter = Reporter(broker, spool, fleet=fleet, device_id=device_id, target=args.target,
-                        resend_after_s=args.resend_after)
-    agent = Agent(reporter, power=power, thermal=thermal, interval_s=args.interval, sample_hz=args.sample_hz,
-                  bench=bench, every_s=args.every)
 
     def _on_signal(signum, frame):
         log.info("received %s: stopping", signal.Signals(signum).name)

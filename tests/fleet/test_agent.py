@@ -391,3 +391,24 @@ def test_counter_only_battery_telemetry_is_encodable(sysroot):
     body = window.body(time.monotonic(), src, spool_dropped=0, spool_pending=0)
     encode(body)  # NaN would make the message unsendable
     assert body["power_w_peak"] > 0 and body["energy_j"] == pytest.approx(3 * 3.6)
+
+
+def test_bad_spool_leaves_no_sensor_process_behind(tmp_path, capsys, monkeypatch):
+    # a fake tegrastats (Orin NX line from the reference) that records that it was started
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    started = tmp_path / "tegrastats.pid"
+    line = ("RAM 6334/15388MB (lfb 1770x4MB) CPU [6%@729,9%@729] EMC_FREQ 0%@2133 GR3D_FREQ 0%@611 CPU@47.937C "
+            "VDD_IN 5299mW/5299mW VDD_CPU_GPU_CV 773mW/773mW VDD_SOC 1424mW/1424mW")
+    fake = bin_dir / "tegrastats"
+    fake.write_text(f"#!{sys.executable}\nimport os, sys, time\nopen({str(started)!r}, 'w').write(str(os.getpid()))\n"
+                    f"while True:\n    print({line!r}, flush=True)\n    time.sleep(0.1)\n")
+    fake.chmod(0o755)
+    monkeypatch.setenv("PATH", f"{bin_dir}:{__import__('os').environ['PATH']}")
+    not_a_db = tmp_path / "spool.db"
+    not_a_db.write_text("not a database\n")
+    from edgekit.fleet.agent_command import main
+
+    rc = main(["--broker", "mqtt://127.0.0.1:1", "--power", "tegrastats", "--spool", str(not_a_db)])
+    assert rc != 0 and "cannot open the spool" in capsys.readouterr().err
+    assert not started.exists()  # the sensor process was never started for a run that could not spool
