@@ -50,26 +50,25 @@ def _load_target(name: str | None, *, explicit: bool):
         return None
 
 
-def open_thermal(settings: BenchSettings):
-    """A callable returning a ThermalSnapshot, or None when this machine exposes no thermal data."""
-    import importlib
+def open_thermal(settings: BenchSettings, *, log: Log = _stderr):
+    """A callable returning a ThermalSnapshot.
 
-    try:
-        thermal_mod = importlib.import_module("edgekit.sensors.thermal")
-    except ModuleNotFoundError as exc:
-        if exc.name != "edgekit.sensors.thermal":
-            raise
-        return None
-    reader = getattr(thermal_mod, "ThermalReader", None)
-    if reader is not None:
-        vcgencmd = shutil.which("vcgencmd")  # Raspberry Pi: get_throttled bits
-        r = reader(settings.sysfs_root, vcgencmd=vcgencmd) if vcgencmd else reader(settings.sysfs_root)
-        return r.read
-    fn = getattr(thermal_mod, "read_thermal", None) or getattr(thermal_mod, "read_snapshot", None)
-    if fn is None:
-        return None
-    root = settings.sysfs_root
-    return lambda: fn(root)
+    On a Raspberry Pi (``vcgencmd`` on PATH) the snapshots carry the firmware's ``get_throttled`` bits.
+    When ``get_throttled`` fails (e.g. the user is not in the ``video`` group) the run goes on with the
+    zones, cooling devices and clocks, and says so.
+    """
+    from edgekit.sensors.thermal import ThermalReader
+
+    vcgencmd = shutil.which("vcgencmd")
+    if vcgencmd:
+        reader = ThermalReader(settings.sysfs_root, vcgencmd=vcgencmd)
+        try:
+            reader.read()
+            return reader.read
+        except SensorError as exc:
+            log(f"edgekit: warning: Raspberry Pi throttling flags unavailable ({exc}); throttling is judged from "
+                "cooling devices and CPU clocks only")
+    return ThermalReader(settings.sysfs_root).read
 
 
 def _window_json(w: WindowEnergy | None) -> dict | None:
@@ -184,7 +183,7 @@ def run_bench(path: Path | str, settings: BenchSettings | None = None, *, log: L
         log(f"edgekit: warning: {source.info.description}; reporting latency only")
     # a finished meter trace is aligned afterwards by wall clock instead of being polled
     windowed = has_power and callable(getattr(source, "window", None))
-    thermal = open_thermal(s)
+    thermal = open_thermal(s, log=log)
     sampler = Sampler(source if has_power and not windowed else None, sample_hz=s.sample_hz, thermal=thermal,
                       thermal_hz=s.thermal_hz)
     polled = sampler.source is not None

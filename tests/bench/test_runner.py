@@ -248,3 +248,40 @@ def test_cli_wrong_npz_keys(digits_model, tmp_path, capsys):
 def test_cli_report_needs_a_broker_url(digits_model, capsys):
     rc, _, err = run_cli(capsys, digits_model, "--report", "http://x")
     assert rc == 2 and "mqtt://host:1883" in err
+
+
+def _fake_vcgencmd(bin_dir, monkeypatch, body: str) -> None:
+    import os
+    import sys
+
+    bin_dir.mkdir(exist_ok=True)
+    exe = bin_dir / "vcgencmd"
+    exe.write_text(f"#!{sys.executable}\nimport sys\n{body}\n")
+    exe.chmod(0o755)
+    monkeypatch.setenv("PATH", f"{bin_dir}{os.pathsep}{os.environ['PATH']}")
+
+
+def test_pi_throttle_bits_from_vcgencmd_on_path_mark_the_run(digits_model, sysroot, tmp_path, monkeypatch):
+    # get_throttled as the firmware prints it: 0x50005 = under-voltage now, throttled now, both since boot
+    _fake_vcgencmd(tmp_path / "bin", monkeypatch,
+                   "print('throttled=0x50005' if sys.argv[1:] == ['get_throttled'] else 'error=1', flush=True)")
+    thermal_zone(sysroot, 0, "cpu-thermal", 61000)
+    doc = run_bench(digits_model, quick(power="estimate", target="rpi5", sysfs_root=sysroot, sample_hz=20,
+                                        idle_s=0.0))
+    check_schema(doc)
+    th = doc["thermal"]
+    assert th["throttled_bits"] == 0x50005 and th["throttled"] is True
+    assert any("under-voltage now" in r for r in th["reasons"])
+    assert "throttled" in {f["code"] for f in doc["validity"]["flags"]}
+
+
+def test_failing_get_throttled_keeps_the_thermal_zones(digits_model, sysroot, tmp_path, monkeypatch):
+    _fake_vcgencmd(tmp_path / "bin", monkeypatch,
+                   "sys.stderr.write('cannot open /dev/vcio: Permission denied\\n'); sys.exit(255)")
+    thermal_zone(sysroot, 0, "cpu-thermal", 48500)
+    logs = []
+    doc = run_bench(digits_model, quick(power="estimate", target="rpi5", sysfs_root=sysroot, sample_hz=20,
+                                        idle_s=0.0), log=logs.append)
+    th = doc["thermal"]
+    assert th["max_temp_c"] == pytest.approx(48.5) and th["throttled_bits"] is None
+    assert any("throttling flags unavailable" in m and "/dev/vcio" in m for m in logs)
