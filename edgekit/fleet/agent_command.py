@@ -68,9 +68,17 @@ def _open_power(kind: str, sysfs_root: Path, target):
 
 
 def _open_thermal(sysfs_root: Path):
+    from edgekit.errors import SensorError
     from edgekit.sensors.thermal import ThermalReader
 
-    reader = ThermalReader(sysfs_root, vcgencmd="vcgencmd" if shutil.which("vcgencmd") else None)
+    reader = ThermalReader(sysfs_root, vcgencmd=shutil.which("vcgencmd"))
+    if reader.vcgencmd:
+        try:
+            reader.read()
+        except SensorError as exc:  # e.g. not in the video group: keep zones, cooling devices and clocks
+            log.warning("Raspberry Pi throttling flags unavailable (%s); telemetry judges throttling from "
+                        "cooling devices only", exc)
+            reader = ThermalReader(sysfs_root)
     if not (reader.zones or reader.cooling or reader.cpus or reader.vcgencmd):
         return None
     return reader.read

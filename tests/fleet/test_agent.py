@@ -412,3 +412,18 @@ def test_bad_spool_leaves_no_sensor_process_behind(tmp_path, capsys, monkeypatch
     rc = main(["--broker", "mqtt://127.0.0.1:1", "--power", "tegrastats", "--spool", str(not_a_db)])
     assert rc != 0 and "cannot open the spool" in capsys.readouterr().err
     assert not started.exists()  # the sensor process was never started for a run that could not spool
+
+
+def test_failing_get_throttled_keeps_the_agents_thermal_zones(sysroot, tmp_path, monkeypatch, caplog):
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    exe = bin_dir / "vcgencmd"
+    exe.write_text(f"#!{sys.executable}\nimport sys\nsys.stderr.write('cannot open /dev/vcio: Permission denied\\n')\n"
+                   "sys.exit(255)\n")
+    exe.chmod(0o755)
+    monkeypatch.setenv("PATH", f"{bin_dir}:{__import__('os').environ['PATH']}")
+    add_thermal_zone(sysroot, 0, "cpu-thermal", 47000)
+    with caplog.at_level("WARNING", logger="edgekit.fleet.agent"):
+        read = _open_thermal(sysroot)
+    assert read().max_temp_c == pytest.approx(47.0)
+    assert "throttling flags unavailable" in caplog.text
