@@ -4,7 +4,8 @@ The model and the platform's benchmark binary are pushed to ``/data/local/tmp/ed
 and run there — LiteRT ``benchmark_model`` for ``.tflite``, ``onnxruntime_perf_test`` for
 ``.ort``/``.onnx`` — while the host samples the phone's battery current and voltage through
 :class:`edgekit.sensors.android.adb.AdbBatterySource` (which refuses a charging phone).
-Latency comes from the binary's own output. The energy window is the binary's measured
+Latency comes from the binary's own output; the phone's thermal zones and cooling devices are
+read through the same adb shell (1 Hz) for the thermal summary. The energy window is the binary's measured
 phase: it ends when the command returns and lasts ``count x mean latency`` (plus the idle
 gaps in ``--rate`` mode), so model loading and warm-up stay outside it.
 
@@ -28,6 +29,7 @@ from edgekit.bench.battery import battery_summary
 from edgekit.bench.energy import energy_report
 from edgekit.bench.sampler import Sampler, SharedSource
 from edgekit.bench.settings import BenchSettings
+from edgekit.bench.thermal import summarize as summarize_thermal
 from edgekit.bench.validity import evaluate as evaluate_validity
 from edgekit.errors import ConfigError, SensorError
 from edgekit.sensors.commands import require_command, run_command
@@ -224,7 +226,7 @@ def run_android_bench(path: Path, s: BenchSettings, *, log) -> dict:
         phone.push(artifact.path, remote_model)
         cmd = _command(binary, remote_model, fmt, s)
         device = _device(phone, s, target.name if target else target_name)
-        sampler = Sampler(source, sample_hz=s.sample_hz)
+        sampler = Sampler(source, sample_hz=s.sample_hz, thermal=source.thermal_snapshot, thermal_hz=s.thermal_hz)
         states = []
         sampler.start()
         try:
@@ -255,7 +257,10 @@ def run_android_bench(path: Path, s: BenchSettings, *, log) -> dict:
     power = power_json(sampler, rep, run, source.info)
     energy = energy_json(rep, estimated=False)
     battery = battery_summary(source, states, rep, run, target)
-    flags = evaluate_validity(window_s=window_s, power=power, energy=rep, thermal=None, rate=None,
+    th = summarize_thermal(sampler.thermal_snapshots(), run=run, back_to_back=s.rate_hz is None)
+    if sampler.thermal_error:
+        log(f"edgekit: warning: the phone's thermal zones stopped answering: {sampler.thermal_error}")
+    flags = evaluate_validity(window_s=window_s, power=power, energy=rep, thermal=th, rate=None,
                               missing_providers=[], idle_s=s.idle_s)
     name = "benchmark_model" if fmt == "tflite" else "onnxruntime_perf_test"
     runtime = {"name": name, "version": "on-device binary", "providers_requested": [], "providers": ["cpu"],
@@ -267,6 +272,6 @@ def run_android_bench(path: Path, s: BenchSettings, *, log) -> dict:
         log("edgekit: warning: --input is not passed to the phone's benchmark binary; it feeds generated inputs")
     return resultdoc.build(
         device=device, artifact=artifact_json(artifact), runtime=runtime, settings=settings, latency=lat, rate=None,
-        power=power, energy=energy, thermal=None, battery=battery, flags=flags, measured_at=measured_at,
+        power=power, energy=energy, thermal=th.to_json() if th else None, battery=battery, flags=flags, measured_at=measured_at,
         android={"serial": s.adb_serial, "binary": binary, "command": cmd,
                  "timings_line": parsed.get("timings_line")})

@@ -28,7 +28,8 @@ from edgekit.sensors.base import PowerSource, ThermalSnapshot
 
 class SharedSource:
     """A power source shared between the sampler thread and the runner (``battery_state()`` at the window
-    edges): one lock serialises every call, for sources that talk over one channel (a persistent adb shell)."""
+    edges, ``thermal_snapshot()`` on a phone): one lock serialises every call, for sources that talk over one
+    channel (a persistent adb shell)."""
 
     def __init__(self, source: PowerSource):
         self._source = source
@@ -42,6 +43,10 @@ class SharedSource:
     def battery_state(self):
         with self._lock:
             return self._source.battery_state()
+
+    def thermal_snapshot(self):
+        with self._lock:
+            return self._source.thermal_snapshot()
 
     def close(self) -> None:
         with self._lock:

@@ -7,7 +7,7 @@ import os
 import jsonschema
 import pytest
 
-from benchfakes import BENCHMARK_MODEL_OUT, fake_adb, fake_benchmark_model, fake_phone
+from benchfakes import BENCHMARK_MODEL_OUT, fake_adb, fake_benchmark_model, fake_phone, thermal_zone
 from edgekit.bench.android import parse_benchmark_model, parse_perf_test
 from edgekit.bench.result import load_schema
 from edgekit.bench.runner import run_bench
@@ -89,6 +89,8 @@ def test_android_run_measures_the_phone_battery(phone, tmp_path):
     from litert_models import tiny_tflite
 
     model = tiny_tflite(tmp_path / "m.tflite")
+    thermal_zone(phone / "sys", 0, "battery", 27500)    # the phone's own zones, read over adb
+    thermal_zone(phone / "sys", 1, "xo_therm", 36250)
     doc = run_bench(model, BenchSettings(power="android", adb_serial="PHONE01", duration_s=1.0, warmup_s=0.0,
                                          idle_s=0.5, sample_hz=20, sysfs_root=tmp_path))
     jsonschema.Draft202012Validator(load_schema()).validate(doc)
@@ -105,6 +107,9 @@ def test_android_run_measures_the_phone_battery(phone, tmp_path):
     assert doc["device"]["model"] == "P8 Lite 2017" and doc["device"]["os"] == "Android 8.0.0"
     assert "asimddp" in doc["device"]["cpu_features"]
     assert doc["android"]["timings_line"].startswith("Inference timings in us")
+    th = doc["thermal"]
+    assert [z["name"] for z in th["zones"]] == ["battery", "xo_therm"] and th["max_temp_c"] == pytest.approx(36.25)
+    assert th["throttled"] is False and th["snapshots"] >= 2
 
 
 def test_android_refuses_a_charging_phone(phone, tmp_path):

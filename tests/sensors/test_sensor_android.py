@@ -3,7 +3,7 @@ import pytest
 from edgekit.errors import SensorError
 from edgekit.sensors.android.adb import AdbBatterySource, parse_dumpsys_battery
 from edgekit.sensors.detect import open_power_source
-from fakehw import DUMPSYS_BATTERY, fake_adb, fake_phone, write
+from fakehw import DUMPSYS_BATTERY, add_cooling_device, add_thermal_zone, fake_adb, fake_phone, write
 
 
 def test_phone_reporting_ma_negative_while_discharging(tmp_path, bin_dir):
@@ -101,3 +101,25 @@ def test_parse_dumpsys_nexus_capture():
     assert (st.status, st.level, st.scale, st.voltage_mv, st.temperature_c) == (2, 19, 100, 3764, 27.5)
     with pytest.raises(SensorError, match="no battery state"):
         parse_dumpsys_battery("Can't find service: battery\n")
+
+
+def test_phone_thermal_zones_and_cooling_devices_over_the_same_shell(tmp_path, bin_dir):
+    # vendor zone names as on a real phone (sonyxperiadev kugo): battery, xo_therm, tsens_tz_sensor0
+    phone = fake_phone(tmp_path, "P1", current_now=-450, voltage_now=3850000)
+    sys_root = phone / "sys"
+    add_thermal_zone(sys_root, 0, "battery", 27500)
+    add_thermal_zone(sys_root, 1, "xo_therm", 33100)
+    add_thermal_zone(sys_root, 2, "tsens_tz_sensor0", None)       # offline sensor: no temp
+    add_thermal_zone(sys_root, 10, "tsens_tz_sensor8", 41200)
+    add_cooling_device(sys_root, 0, "thermal-cpufreq-0", 2, 15)
+    fake_adb(bin_dir, {"P1": phone})
+    src = AdbBatterySource(serial="P1")
+    try:
+        snap = src.thermal_snapshot()
+        assert [(z.name, z.temp_c) for z in snap.zones] == [("battery", 27.5), ("xo_therm", 33.1),
+                                                           ("tsens_tz_sensor8", 41.2)]
+        assert snap.cooling_states == {"cooling_device0:thermal-cpufreq-0": 2}
+        assert snap.cooling_max_states == {"cooling_device0:thermal-cpufreq-0": 15}
+        assert src.read().power_w == pytest.approx(0.450 * 3.85)  # the shell still serves the battery
+    finally:
+        src.close()

@@ -18,7 +18,8 @@ import time
 from dataclasses import dataclass
 
 from edgekit.errors import SensorError
-from edgekit.sensors.base import BatteryState, PowerSample, SourceInfo
+from edgekit.sensors.base import (BatteryState, PowerSample, SourceInfo, ThermalSnapshot,
+                                  ThermalZoneReading)
 from edgekit.sensors.commands import require_command, run_command
 
 BATTERY_DIR = "/sys/class/power_supply/battery"
@@ -27,6 +28,11 @@ MV_THRESHOLD = 100_000       # voltage_now below this is taken as mV, else uV
 DEFAULT_HZ = 5.0
 STATUS_NAMES = {1: "Unknown", 2: "Charging", 3: "Discharging", 4: "Not charging", 5: "Full"}
 _END = "__edgekit_end__"
+#: One line per thermal zone (``Z|path|type|m°C``) and cooling device (``C|path|type|cur|max``).
+_THERMAL_SCRIPT = (
+    "for z in /sys/class/thermal/thermal_zone*; do echo \"Z|$z|$(cat $z/type 2>/dev/null)|$(cat $z/temp 2>/dev/null)\"; "
+    "done; for c in /sys/class/thermal/cooling_device*; do echo \"C|$c|$(cat $c/type 2>/dev/null)|"
+    "$(cat $c/cur_state 2>/dev/null)|$(cat $c/max_state 2>/dev/null)\"; done")
 UNPLUG_FIX = ("disconnect the charger/USB power and drive the phone over Wi-Fi adb "
               "(`adb tcpip 5555`, unplug, `adb connect PHONE_IP:5555`)")
 
@@ -161,6 +167,25 @@ class AdbBatterySource:
         except (IndexError, ValueError):
             raise SensorError(f"{self._who}: reading {d}/current_now and voltage_now gave {lines!r}; "
                               "this phone does not expose them to adb shell") from None
+
+    def thermal_snapshot(self) -> ThermalSnapshot:
+        """The phone's thermal zones (vendor names, e.g. ``battery``, ``xo_therm``) and cooling devices,
+        read through the same adb shell; zones whose ``temp`` is unreadable (sensor offline) are left out."""
+        t0 = time.monotonic()
+        lines = self._shell(_THERMAL_SCRIPT, timeout_s=10.0)
+        t = (t0 + time.monotonic()) / 2
+        zones, cooling, cooling_max = [], {}, {}
+        for line in lines:
+            parts = line.split("|")
+            if parts[0] == "Z" and len(parts) == 4 and re.fullmatch(r"-?\d+", parts[3]):
+                zones.append(ThermalZoneReading(name=parts[2] or parts[1].rsplit("/", 1)[-1], path=parts[1],
+                                                temp_c=int(parts[3]) / 1000.0))
+            elif parts[0] == "C" and len(parts) == 5 and parts[3].isdigit():
+                key = f"{parts[1].rsplit('/', 1)[-1]}:{parts[2] or '?'}"
+                cooling[key] = int(parts[3])
+                if parts[4].isdigit():
+                    cooling_max[key] = int(parts[4])
+        return ThermalSnapshot(t_s=t, zones=tuple(zones), cooling_states=cooling, cooling_max_states=cooling_max)
 
     # -- PowerSource ------------------------------------------------------------------------
 
