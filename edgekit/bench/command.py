@@ -11,8 +11,8 @@ from pathlib import Path
 from edgekit.bench import result as resultdoc
 from edgekit.bench.settings import DEFAULT_DURATION_S, DEFAULT_IDLE_S, DEFAULT_WARMUP_S, BenchSettings
 from edgekit.errors import ConfigError, EdgekitError
+from edgekit.sensors.detect import KINDS as POWER_KINDS
 
-POWER_KINDS = ("auto", "jetson", "tegrastats", "rpi", "battery", "android", "rapl", "trace", "estimate")
 #: exit status when the run succeeded but the collector did not confirm the report (it stays spooled)
 EXIT_NOT_CONFIRMED = 3
 

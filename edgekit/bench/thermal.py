@@ -50,7 +50,8 @@ class ThermalSummary:
         }
 
 
-def _is_throttling_cooler(key: str) -> bool:
+def is_throttling_cooler(key: str) -> bool:
+    """A CPU/GPU cooling device (``cooling_deviceN:<type>`` key), whose state > 0 means throttling; fans are not."""
     kind = key.split(":", 1)[-1].lower()
     return any(word in kind for word in _THROTTLING_COOLERS)
 
@@ -96,7 +97,7 @@ def summarize(snapshots: list[ThermalSnapshot], *, run: tuple[float, float],
             cooling_max[k] = max(cooling_max.get(k, v), v)
     for k in sorted({k for s in during for k in s.cooling_states}):
         peak = max(s.cooling_states.get(k, 0) for s in during)
-        if peak > 0 and _is_throttling_cooler(k):
+        if peak > 0 and is_throttling_cooler(k):
             reasons.append(f"cooling device {k} at state {peak}")
 
     freqs = [(s.t_s, max(s.cpu_freq_khz.values())) for s in during if s.cpu_freq_khz]

@@ -35,24 +35,17 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
+from edgekit.bench.thermal import PI_NOW_BITS, is_throttling_cooler
 from edgekit.errors import EdgekitError
 from edgekit.fleet.reporter import Reporter
 from edgekit.sensors.base import BatteryState, PowerSample, PowerSource, ThermalSnapshot
 
 log = logging.getLogger(__name__)
 
-_THROTTLING_COOLERS = ("processor", "cpufreq", "devfreq", "gpu", "cpu")
-_PI_NOW_BITS = 0xF
-
-
 def _snapshot_throttled(snap: ThermalSnapshot) -> bool:
-    if snap.throttled_bits is not None and snap.throttled_bits & _PI_NOW_BITS:
+    if snap.throttled_bits is not None and any(snap.throttled_bits & bit for bit in PI_NOW_BITS):
         return True
-    for key, state in snap.cooling_states.items():
-        kind = key.split(":", 1)[-1].lower()
-        if state > 0 and any(w in kind for w in _THROTTLING_COOLERS):
-            return True
-    return False
+    return any(state > 0 and is_throttling_cooler(key) for key, state in snap.cooling_states.items())
 
 
 @dataclass
