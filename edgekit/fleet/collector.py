@@ -258,7 +258,7 @@ class Collector:
 
     def _process(self, batch: list[_Incoming]) -> None:
         self._in_process = len(batch)
-        accepted, rejects = [], []
+        accepted, rejects, rejected_ids = [], [], []
         received: dict[str, int] = {}
         validate = self.validator.validate
         for item in batch:
@@ -268,6 +268,8 @@ class Collector:
                 kind = parts.kind if parts else "invalid"
                 rejects.append(DeadLetter(item.topic, verdict.reason, verdict.detail, item.payload,
                                           item.received_at_s))
+                if verdict.message_id is not None:
+                    rejected_ids.append(verdict)
             else:
                 kind = verdict.kind  # equal to the topic's: checked by the validator
                 accepted.append(verdict)
@@ -304,14 +306,21 @@ class Collector:
         if out.gaps_filled:
             m.gap_fills.inc(out.gaps_filled)
 
-        # 1. acknowledgements to the devices, after the commit, duplicates included
+        # 1. acknowledgements to the devices, after the commit, duplicates included; messages refused for
+        #    good (dead-lettered, with a well-formed id) are named too, so the device stops re-sending them
         acks: dict[tuple[str, str], list[str]] = {}
+        refused: dict[tuple[str, str], list[tuple[str, str]]] = {}
         for msg in out.new + out.duplicates:
             if msg.kind in ACKED_KINDS:
                 acks.setdefault((msg.fleet, msg.device_id), []).append(msg.message_id)
-        for (fleet, device_id), ids in acks.items():
-            self.client.publish(envelope.ack_topic(fleet, device_id), envelope.encode(envelope.build_ack(ids)),
-                                qos=1)
+        for verdict in rejected_ids:
+            parts = parse_topic(verdict.topic)
+            if parts is not None and parts.kind in ACKED_KINDS:
+                refused.setdefault((parts.fleet, parts.device_id), []).append((verdict.message_id, verdict.reason))
+        for key in acks.keys() | refused.keys():
+            fleet, device_id = key
+            ack = envelope.build_ack(acks.get(key, []), refused.get(key, []))
+            self.client.publish(envelope.ack_topic(fleet, device_id), envelope.encode(ack), qos=1)
         # 2. alerts
         self._publish_alerts(events)
         # 3. PUBACKs to the broker: only now may it forget these messages

@@ -143,8 +143,12 @@ def encode(doc: dict[str, Any]) -> bytes:
                           "replace NaN/Infinity with null before reporting") from exc
 
 
-def build_ack(message_ids: list[str]) -> dict[str, Any]:
-    return {"schema": ACK_SCHEMA, "schema_version": SCHEMA_VERSION, "message_ids": list(message_ids)}
+def build_ack(message_ids: list[str], rejected: list[tuple[str, str]] = ()) -> dict[str, Any]:
+    """An ack for stored ``message_ids``; ``rejected`` lists ``(message_id, reason)`` refused for good."""
+    ack: dict[str, Any] = {"schema": ACK_SCHEMA, "schema_version": SCHEMA_VERSION, "message_ids": list(message_ids)}
+    if rejected:
+        ack["rejected"] = [{"message_id": mid, "reason": reason} for mid, reason in rejected]
+    return ack
 
 
 def parse_ack(payload: bytes) -> list[str]:

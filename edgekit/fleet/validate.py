@@ -54,10 +54,21 @@ class Rejection:
     topic: str
     reason: str  # one of REASONS
     detail: str  # one line, for the dead-letter table and logs
+    #: the payload's message id, when it parsed far enough to have a well-formed one: the collector then
+    #: tells the device (in its ack) that this message is refused for good, so it stops re-sending it
+    message_id: str | None = None
 
     @property
     def accepted(self) -> bool:
         return False
+
+
+_MESSAGE_ID_RE = re.compile(r"^[0-9a-fA-F-]{32,36}$")
+
+
+def _message_id_of(doc: dict) -> str | None:
+    mid = doc.get("message_id")
+    return mid.replace("-", "") if isinstance(mid, str) and _MESSAGE_ID_RE.match(mid) else None
 
 
 @dataclass(frozen=True)
@@ -527,24 +538,26 @@ class Validator:
             return Rejection(topic, "not_json", str(exc).splitlines()[0][:200])
         if not isinstance(doc, dict):
             return Rejection(topic, "schema", f"(top level): payload is a JSON {type(doc).__name__}, not an object")
+        mid = _message_id_of(doc)
         if "\\u" in text:  # NUL and lone surrogates can only come from \u escapes (raw ones fail above)
             problem = _check_strings(doc)
             if problem:
-                return Rejection(topic, *problem)
+                return Rejection(topic, *problem, message_id=mid)
         detail = self._envelope.error(doc)
         if detail is not None:
-            return Rejection(topic, "schema", detail)
+            return Rejection(topic, "schema", detail, message_id=mid)
         body_schema = self._bodies.get(doc["kind"])
         if body_schema is not None:
             detail = body_schema.error(doc["body"])
             if detail is not None:
-                return Rejection(topic, "schema", f"body/{detail}" if not detail.startswith("(") else f"body: {detail}")
+                return Rejection(topic, "schema", f"body/{detail}" if not detail.startswith("(") else f"body: {detail}",
+                                 message_id=mid)
         for field, want in (("fleet", parts.fleet), ("device_id", parts.device_id), ("kind", parts.kind)):
             if doc[field] != want:
                 return Rejection(topic, "topic_mismatch",
-                                 f"payload {field} {str(doc[field])[:64]!r} != topic {field} {want!r}")
+                                 f"payload {field} {str(doc[field])[:64]!r} != topic {field} {want!r}", message_id=mid)
         try:
             return message_from_document(topic, doc, payload_bytes=len(payload), received_at_s=received_at_s,
                                          body_json=body_json)
         except RecordError as exc:
-            return Rejection(topic, "value_range", str(exc))
+            return Rejection(topic, "value_range", str(exc), message_id=mid)

@@ -6,6 +6,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+from edgekit.fleet.store import open_store
 from helpers_collector import InProcessCollector, wait_until
 
 REPO = Path(__file__).resolve().parents[2]
@@ -21,11 +22,11 @@ def _bench(url: str, spool: Path, device: str, timeout_s: float = 30) -> subproc
 
 def test_bench_report_is_stored_once_and_confirmed(mosquitto, tmp_path):
     db = f"sqlite:///{tmp_path / 'fleet.db'}"
-    with InProcessCollector(mosquitto.port, db) as c:
+    with InProcessCollector(mosquitto.port, db), open_store(db) as reader:  # the collector's store is its own
         proc = _bench(mosquitto.url, tmp_path / "spool.db", "bench-dev")
         assert proc.returncode == 0, proc.stderr[-2000:]
-        wait_until(lambda: len(c.store.results()) == 1, what="the result stored")
-        row = c.store.results()[0]
+        wait_until(lambda: len(reader.results()) == 1, what="the result stored")
+        row = reader.results()[0]
     assert row.device_id == "bench-dev" and row.fleet == "lab" and row.target == "rpi5"
     assert row.estimated is True and row.document["power"]["scope"] == "estimate"
     assert row.model == "digits_cnn"
@@ -37,8 +38,8 @@ def test_bench_report_without_collector_stays_spooled_and_goes_out_next_time(mos
     first = _bench(mosquitto.url, spool, "late-dev", timeout_s=3)
     assert first.returncode == 3, first.stderr[-2000:]
     db = f"sqlite:///{tmp_path / 'fleet.db'}"
-    with InProcessCollector(mosquitto.port, db) as c:
+    with InProcessCollector(mosquitto.port, db), open_store(db) as reader:
         second = _bench(mosquitto.url, spool, "late-dev")
         assert second.returncode == 0, second.stderr[-2000:]
-        wait_until(lambda: len(c.store.results()) == 2, what="both results stored")
-        assert len({r.message_id for r in c.store.results()}) == 2
+        wait_until(lambda: len(reader.results()) == 2, what="both results stored")
+        assert len({r.message_id for r in reader.results()}) == 2
