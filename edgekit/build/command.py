@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import sys
 from pathlib import Path
@@ -55,11 +56,14 @@ def run(args: argparse.Namespace) -> int:
     elif args.cache_dir is not None:
         kwargs["cache_dir"] = args.cache_dir
     try:
-        result = build_model(
-            args.model, args.target, precision=args.precision, calibration=args.calibration,
-            eval_data=args.eval_data, out_dir=args.out, calibration_method=args.calibration_method,
-            targets_dir=args.targets_dir, tolerances=tolerances, max_exclusion_rounds=args.exclusion_rounds,
-            progress=progress, **kwargs)
+        # stdout carries only the result (the JSON summary, or the output directory): libraries that
+        # print while they work (onnxruntime's entropy calibrator does) are sent to stderr with the progress
+        with contextlib.redirect_stdout(sys.stderr):
+            result = build_model(
+                args.model, args.target, precision=args.precision, calibration=args.calibration,
+                eval_data=args.eval_data, out_dir=args.out, calibration_method=args.calibration_method,
+                targets_dir=args.targets_dir, tolerances=tolerances, max_exclusion_rounds=args.exclusion_rounds,
+                progress=progress, **kwargs)
     except EdgekitError as exc:
         progress.close()
         if args.json:

@@ -43,6 +43,17 @@ def test_build_json_summary(capsys, features_cnn, targets_dir, out_dir, shared_c
         assert step in err
 
 
+def test_json_stdout_stays_parseable_when_the_calibrator_prints(capsys, features_cnn, targets_dir, out_dir):
+    """onnxruntime's entropy calibrator prints to stdout; with --json, stdout must hold the JSON alone."""
+    model, calib, ev = features_cnn
+    rc, out, err = run_cli(capsys, model, "--target", "test-pi-onnx", "--precision", "int8", "--calibration", calib,
+                           "--calibration-method", "entropy", "--out", out_dir, "--targets-dir", targets_dir,
+                           "--no-cache", "--exclusion-rounds", "0", "--json")
+    doc = json.loads(out)  # the whole of stdout is one JSON document, whether the gate passed or not
+    assert doc["ok"] is (rc == 0)
+    assert "histogram" in err  # the calibrator's chatter went to stderr
+
+
 def test_family_alias_and_plain_output(capsys, features_cnn, tmp_path, out_dir, shared_cache):
     from buildkit import write_profile
 
