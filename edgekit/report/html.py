@@ -10,7 +10,7 @@ from edgekit.report.svg import Line, Series, bar_chart, line_chart, scatter_pare
 from edgekit.report.terminal import fmt
 
 CSS = """
-body{font-family:system-ui,-apple-system,Segoe UI,Roboto,sans-serif;margin:24px;color:#222;max-width:1280px}
+body{font-family:system-ui,-apple-system,Segoe UI,Roboto,sans-serif;margin:24px;color:#222;max-width:1340px}
 h1{font-size:22px}h2{font-size:17px;margin-top:28px;border-bottom:1px solid #ddd}
 table{border-collapse:collapse;font-size:12px;margin:8px 0}
 th,td{border:1px solid #ddd;padding:3px 6px;text-align:right;vertical-align:top}
@@ -33,8 +33,19 @@ def _table(headers: list[str], rows: list[list[str]], left: int = 1, cls: str = 
     return f'<table class="{cls}"><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>'
 
 
-def _hours(points: list[tuple[float, float]], t0: float) -> list[tuple[float, float]]:
-    return [((t - t0) / 3600.0, y) for t, y in points]
+def _time_unit(span_s: float) -> tuple[str, float]:
+    """A readable unit for a time axis spanning ``span_s`` seconds."""
+    if span_s <= 120:
+        return "seconds", 1.0
+    if span_s <= 2 * 3600:
+        return "minutes", 60.0
+    if span_s <= 3 * 86400:
+        return "hours", 3600.0
+    return "days", 86400.0
+
+
+def _since(points: list[tuple[float, float]], t0: float, unit_s: float) -> list[tuple[float, float]]:
+    return [((t - t0) / unit_s, y) for t, y in points]
 
 
 def render_html(report: FleetReport) -> str:
@@ -85,15 +96,16 @@ def render_html(report: FleetReport) -> str:
     times = [t for pts in report.power_series.values() for t, _ in pts] + \
             [t for pts in report.temp_series.values() for t, _ in pts]
     t0 = min(times) if times else 0.0
-    hours = f"hours since {_when(t0) if times else '–'} UTC"
+    unit, unit_s = _time_unit(max(times) - t0 if times else 0.0)
+    axis = f"{unit} since {_when(t0) if times else '–'} UTC"
     for dev, pts in sorted(report.power_series.items()):
         lines = [Line("budget", report.power_budget_w[dev])] if dev in report.power_budget_w else []
-        parts.append(line_chart([Series(dev, _hours(pts, t0))], title=f"Power, {dev}", x_label=hours,
+        parts.append(line_chart([Series(dev, _since(pts, t0, unit_s))], title=f"Power, {dev}", x_label=axis,
                                 y_label="W", lines=lines))
     for dev, pts in sorted(report.temp_series.items()):
         lines = [Line("limit", report.thermal_limit_c[dev])] if dev in report.thermal_limit_c else []
-        parts.append(line_chart([Series(dev, _hours(pts, t0))], title=f"Temperature, {dev}", x_label=hours,
-                                y_label="°C", lines=lines))
+        parts.append(line_chart([Series(dev, _since(pts, t0, unit_s))], title=f"Temperature, {dev}",
+                                x_label=axis, y_label="°C", lines=lines))
     bars = [(s.label, s.energy_mj_per_inference) for s in report.variants if s.energy_mj_per_inference is not None]
     marks = {s.label: "estimate" for s in report.variants if s.estimated}
     parts.append(bar_chart(bars, title="Energy per inference by model/target/precision", y_label="mJ",
@@ -119,8 +131,10 @@ def render_html(report: FleetReport) -> str:
         counts.append(Series(kind, pts))
     vt = [t for s in counts for t, _ in s.points]
     v0 = min(vt) if vt else 0.0
-    parts.append(line_chart([Series(s.label, _hours(s.points, v0)) for s in counts], title="Open violations over time",
-                            x_label=f"hours since {_when(v0) if vt else '–'} UTC", y_label="open"))
+    vunit, vunit_s = _time_unit(max(vt) - v0 if vt else 0.0)
+    parts.append(line_chart([Series(s.label, _since(s.points, v0, vunit_s)) for s in counts],
+                            title="Open violations over time", x_label=f"{vunit} since {_when(v0) if vt else '–'} UTC",
+                            y_label="open"))
     parts.append("</div>")
 
     parts.append("<h2>Budget violations</h2>")

@@ -31,6 +31,7 @@ def test_html_report_renders_offline_with_plots_and_no_console_errors(seeded_db,
     text = html.read_text()
     assert "http://" not in text.replace('xmlns="http://www.w3.org/2000/svg"', "")
     assert "https://" not in text and "<script" not in text  # opens offline: nothing to fetch
+    assert "hours since 2026-11-01 08:00 UTC" in text  # a 25-hour span is plotted in hours
     page = browser.open(html.as_uri())
     assert page.evaluate("document.title") == "edgekit fleet report"
     kinds = page.evaluate("[...document.querySelectorAll('svg.chart')].map(s => s.dataset.chart)")

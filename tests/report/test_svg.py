@@ -38,3 +38,12 @@ def test_bar_and_scatter_charts_render_every_item_and_empty_state():
     sc = ET.fromstring(scatter_pareto([("x", 1, 2), ("y", 2, 1)], title="t", x_label="ms", y_label="mJ"))
     assert len(sc.findall(f".//{NS}circle")) == 2
     assert "no data" in line_chart([], title="t", x_label="x", y_label="y")
+
+
+def test_time_axis_unit_follows_the_span():
+    from edgekit.report.html import _time_unit
+
+    assert _time_unit(30) == ("seconds", 1.0)
+    assert _time_unit(1800) == ("minutes", 60.0)
+    assert _time_unit(25 * 3600) == ("hours", 3600.0)
+    assert _time_unit(10 * 86400) == ("days", 86400.0)
