@@ -77,9 +77,10 @@ def print_report(report: FleetReport, console: Console | None = None) -> None:
     c.print(f"[dim]{report.carbon_note}[/dim]")
 
     vt = Table(title="Budget violations", title_justify="left")
-    for col in ("device", "kind", "limit", "worst", "raised (UTC)", "cleared (UTC)", "limit from"):
+    for col in ("device", "kind", "limit", "worst", "raised (UTC)", "cleared (UTC)", "limit from", "measured by"):
         vt.add_column(col, overflow="fold")
     for x in report.violations:
         vt.add_row(x.device_id, x.kind, f"{fmt(x.limit_value)} {x.unit}", f"{fmt(x.worst_value)} {x.unit}",
-                   _when(x.raised_at_s), _when(x.cleared_at_s) if x.cleared_at_s else "open", x.source)
+                   _when(x.raised_at_s), _when(x.cleared_at_s) if x.cleared_at_s else "open", x.source,
+                   report.violation_basis.get(x.id, "–"))
     c.print(vt)
