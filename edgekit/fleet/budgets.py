@@ -194,6 +194,19 @@ class _Check:
     source: str
 
 
+def measured_by(m: Message) -> tuple[str, bool | None]:
+    """How the figures of ``m`` were measured: ``("rpi5-pmic, board scope", False)``; ESTIMATE marked."""
+    if m.kind == "telemetry":
+        t = m.telemetry
+        source, scope, estimated = t.power_source, t.scope, t.estimated
+    else:
+        power = m.body.get("power") if isinstance(m.body.get("power"), dict) else {}
+        source, scope, estimated = power.get("source"), power.get("scope"), m.result.estimated
+    if not source:
+        return "no power source", estimated
+    return f"{source}, {scope or '?'} scope" + (" (ESTIMATE)" if estimated else ""), estimated
+
+
 def _checks_for(m: Message, limits: Limits, tx: Tx) -> list[_Check]:
     """The figures of one message against its limits (figures it lacks are skipped)."""
     checks: list[_Check] = []
@@ -251,9 +264,11 @@ class BudgetChecker:
                 current = open_now.get(key)
                 if c.value > c.limit:
                     if current is None:
+                        basis, estimated = measured_by(m)
                         row = tx.open_violation(device_id=device_id, fleet=m.fleet, kind=c.kind, subject=subject,
                                                 unit=UNITS[c.kind], limit_value=c.limit, source=c.source,
-                                                value=c.value, at_s=m.sent_at_s, message_id=m.message_id)
+                                                value=c.value, at_s=m.sent_at_s, message_id=m.message_id,
+                                                measured_by=basis, estimated=estimated)
                         open_now[key] = row
                         events.append(AlertEvent("raised", row))
                     elif c.value > current.worst_value:
@@ -282,6 +297,7 @@ def alert_payload(event: AlertEvent) -> dict[str, Any]:
         "at": iso_utc(v.raised_at_s if raised else v.cleared_at_s),
         "message_id": v.raised_message_id if raised else v.cleared_message_id,
         "source": v.source,
+        "measured_by": v.measured_by, "estimated": v.estimated,
     }
 
 

@@ -151,8 +151,6 @@ class FleetReport:
     temp_series: dict[str, list[tuple[float, float]]] = field(default_factory=dict)
     power_budget_w: dict[str, float] = field(default_factory=dict)
     thermal_limit_c: dict[str, float] = field(default_factory=dict)
-    #: violation id -> how the figure that raised it was measured (e.g. "rpi5-pmic, board" or "ESTIMATE")
-    violation_basis: dict[int, str] = field(default_factory=dict)
     carbon_note: str = ""
 
     @property
@@ -285,14 +283,6 @@ def build_report(store: SqlStore, *, since_s: float | None = None, until_s: floa
     days = [DayTotal(day=day, energy_kwh=day_energy.get(day, 0.0) / J_PER_KWH, devices=len(day_devices.get(day, ())),
                      energy_mj_per_inference=_median(day_eff.get(day, [])), gco2e=day_grams.get(day, 0.0))
             for day in sorted(set(day_energy) | set(day_eff))]
-    basis: dict[str, str] = {}
-    for t in telemetry:
-        basis[t.message_id] = (f"{t.power_source or 'no power source'}, {t.scope or '?'} scope"
-                               + (" (ESTIMATE)" if t.estimated else ""))
-    for r in results:
-        basis[r.message_id] = result_provenance(r)
-    violation_basis = {v.id: basis.get(v.raised_message_id, "raising message outside this period")
-                       for v in violations}
     regions = sorted({i.label for i in intensities.values()})
     note = ("Carbon figures are estimates: measured energy × annual average grid intensity. "
             + " | ".join(regions))
@@ -300,4 +290,4 @@ def build_report(store: SqlStore, *, since_s: float | None = None, until_s: floa
     return FleetReport(generated_at=generated.strftime("%Y-%m-%dT%H:%M:%SZ"), since_s=since_s, until_s=until_s,
                        devices=devices, variants=variants, days=days, violations=violations,
                        power_series=power_series, temp_series=temp_series, power_budget_w=budget_w,
-                       thermal_limit_c=limit_c, violation_basis=violation_basis, carbon_note=note)
+                       thermal_limit_c=limit_c, carbon_note=note)

@@ -142,7 +142,7 @@ def render_html(report: FleetReport) -> str:
                         [[e(v.device_id), e(v.kind), f"{fmt(v.limit_value)} {e(v.unit)}",
                           f"{fmt(v.worst_value)} {e(v.unit)}", _when(v.raised_at_s),
                           _when(v.cleared_at_s) if v.cleared_at_s else '<span class=bad>open</span>', e(v.source),
-                          e(report.violation_basis.get(v.id, "–"))]
+                          e(v.measured_by or "–")]
                          for v in report.violations], left=2, cls="violations"))
     parts.append("</body></html>")
     return "\n".join(parts)

@@ -82,5 +82,5 @@ def print_report(report: FleetReport, console: Console | None = None) -> None:
     for x in report.violations:
         vt.add_row(x.device_id, x.kind, f"{fmt(x.limit_value)} {x.unit}", f"{fmt(x.worst_value)} {x.unit}",
                    _when(x.raised_at_s), _when(x.cleared_at_s) if x.cleared_at_s else "open", x.source,
-                   report.violation_basis.get(x.id, "–"))
+                   x.measured_by or "–")
     c.print(vt)

@@ -7,7 +7,7 @@ import time
 import pytest
 
 from edgekit.errors import ConfigError
-from edgekit.fleet.budgets import BudgetChecker, Budgets, alert_payload, load_budgets_file
+from edgekit.fleet.budgets import AlertEvent, BudgetChecker, Budgets, alert_payload, load_budgets_file
 from edgekit.fleet.store import open_store
 from edgekit.fleet.validate import Validator
 from edgekit.targets import load_target
@@ -104,6 +104,9 @@ def test_each_kind_raises_once_and_clears(db_url, tmp_path):  # noqa: F811
         payload = alert_payload(cleared)
         assert payload["state"] == "cleared" and payload["value"] == 40.0
         assert payload["limit"] == load_target("rpi5").thermal_limit_c
+        # the alert says how the figure was measured (helpers' telemetry: the Pi 5 PMIC, board scope)
+        raised_payload = alert_payload(AlertEvent("raised", cleared.violation))
+        assert raised_payload["measured_by"] == "rpi5-pmic, board scope" and raised_payload["estimated"] is False
         thr = alert_payload([e for e in ev if e.violation.kind == "throttling"][0])
         assert thr["value"] is False and thr["limit"] is False and thr["unit"] == "bool"
         # results: energy per inference for the model, one violation per (device, model)

@@ -116,6 +116,26 @@ def test_migrations_are_recorded_and_idempotent(db_url):  # noqa: F811
         open_store(db_url)
 
 
+def test_a_version_1_database_is_upgraded_in_place(db_url, monkeypatch):  # noqa: F811
+    """A fleet database made by the first release keeps its rows and gains the measured_by/estimated columns."""
+    import edgekit.fleet.store.base as base
+    from edgekit.fleet.store.migrations import MIGRATIONS
+
+    with monkeypatch.context() as m:
+        m.setattr(base, "MIGRATIONS", MIGRATIONS[:1])
+        m.setattr(base, "LATEST_VERSION", 1)
+        with open_store(db_url) as s:
+            assert s.schema_version() == 1
+            s.run(lambda tx: tx.execute(
+                "INSERT INTO violations (device_id, fleet, kind, subject, unit, limit_value, source, value, "
+                "worst_value, raised_at_s, raised_message_id) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                ("d1", "lab", "avg_power", "", "W", 5.0, "target rpi5", 6.0, 6.0, T0, "m1")))
+    with open_store(db_url) as s:
+        assert s.schema_version() == LATEST_VERSION
+        (v,) = s.violations()
+        assert v.value == 6.0 and v.measured_by is None and v.estimated is None
+
+
 def test_bad_urls_are_one_line_errors(tmp_path):
     with pytest.raises(ConfigError, match="unknown database URL"):
         open_store("mysql://x/y")

@@ -52,7 +52,7 @@ def test_device_rows(seeded_db, tmp_path):
     assert pi1.open_violations + pi1.past_violations >= 1  # 5-6 W against a 4.5 W budget
     # each violation says how the figure that raised it was measured (here: telemetry from the Pi 5 PMIC)
     for v in r.violations:
-        assert r.violation_basis[v.id] == "rpi5-pmic, board scope"
+        assert v.measured_by == "rpi5-pmic, board scope" and v.estimated is False
     pi2 = next(d for d in r.devices if d.device_id == "pi-2")
     assert pi2.open_violations == pi2.past_violations == 0
     assert pi2.intensity.region == "DE"

@@ -138,6 +138,8 @@ class ViolationRow:
     cleared_value: float | None
     raised_published: bool
     cleared_published: bool
+    measured_by: str | None = None   # sensor and scope of the figure that raised it (None before schema v2)
+    estimated: bool | None = None    # that figure came from a power model, not a sensor
 
     @property
     def open(self) -> bool:
@@ -163,7 +165,7 @@ _RESULT_COLS = ("device_id, message_id, fleet, target, seq, sent_at_s, model, pr
                 "temp_c_max, throttled, battery_drain_pct_h, estimated, document")
 _VIOLATION_COLS = ("id, device_id, fleet, kind, subject, unit, limit_value, source, value, worst_value, raised_at_s, "
                    "raised_message_id, cleared_at_s, cleared_message_id, cleared_value, raised_published, "
-                   "cleared_published")
+                   "cleared_published, measured_by, estimated")
 
 
 def _opt_bool(v: Any) -> bool | None:
@@ -313,12 +315,14 @@ class Tx:
         return out
 
     def open_violation(self, *, device_id: str, fleet: str, kind: str, subject: str, unit: str, limit_value: float,
-                       source: str, value: float, at_s: float, message_id: str) -> ViolationRow:
+                       source: str, value: float, at_s: float, message_id: str, measured_by: str | None = None,
+                       estimated: bool | None = None) -> ViolationRow:
         row = self.execute(
             "INSERT INTO violations (device_id, fleet, kind, subject, unit, limit_value, source, value, worst_value, "
-            "raised_at_s, raised_message_id) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) "
+            "raised_at_s, raised_message_id, measured_by, estimated) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) "
             f"RETURNING {_VIOLATION_COLS}",
-            (device_id, fleet, kind, subject, unit, limit_value, source, value, value, at_s, message_id)).fetchone()
+            (device_id, fleet, kind, subject, unit, limit_value, source, value, value, at_s, message_id,
+             measured_by, estimated)).fetchone()
         return _violation(row)
 
     def update_worst(self, violation_id: int, value: float) -> None:
@@ -348,7 +352,7 @@ class Tx:
 
 def _violation(row) -> ViolationRow:
     v = list(row)
-    v[15], v[16] = bool(v[15]), bool(v[16])
+    v[15], v[16], v[18] = bool(v[15]), bool(v[16]), _opt_bool(v[18])
     return ViolationRow(*v)
 
 

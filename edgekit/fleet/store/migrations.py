@@ -126,6 +126,10 @@ MIGRATIONS: tuple[tuple[int, str, tuple[str, ...]], ...] = (
         )""",
         "CREATE INDEX dead_letters_time ON dead_letters (received_at_s)",
     )),
+    (2, "violations say how the figure that raised them was measured", (
+        "ALTER TABLE violations ADD COLUMN measured_by TEXT",
+        "ALTER TABLE violations ADD COLUMN estimated {bool}",
+    )),
 )
 
 LATEST_VERSION = MIGRATIONS[-1][0]
