@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-
 import pytest
 
 from edgekit.bench.runner import run_bench
