@@ -28,6 +28,7 @@ import logging
 import os
 import sqlite3
 import threading
+import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Iterable
@@ -102,13 +103,7 @@ class Spool:
         self._lock = threading.Lock()
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
-            self._db = sqlite3.connect(str(self.path), timeout=30.0, isolation_level=None,
-                                       check_same_thread=False)
-            self._db.execute("PRAGMA journal_mode=WAL")
-            self._db.execute(f"PRAGMA synchronous={synchronous.upper()}")
-            self._db.executescript(_SCHEMA)
-            self._db.execute("INSERT OR IGNORE INTO meta (key, value) VALUES ('format', ?)", (SPOOL_FORMAT,))
-            fmt = self._db.execute("SELECT value FROM meta WHERE key='format'").fetchone()[0]
+            fmt = self._open(synchronous.upper())
         except sqlite3.DatabaseError as exc:
             raise ConfigError(f"cannot open the spool {self.path} ({exc}); move the file aside "
                               "(its unsent messages are then lost) or pass another --spool PATH") from None
@@ -119,6 +114,34 @@ class Spool:
             self._db.close()
             raise ConfigError(f"the spool {self.path} has format {fmt}, this edgekit reads {SPOOL_FORMAT}; "
                               "drain it with the edgekit version that wrote it, or pass another --spool PATH")
+
+    def _open(self, synchronous: str, timeout_s: float = 30.0) -> str:
+        """Connect and create the schema; returns the spool's format.
+
+        Two processes opening a new spool at once (the agent and ``bench --report``) can meet in the switch
+        to WAL or the schema creation, where SQLite answers "database is locked" without waiting for the
+        busy timeout: retry those until ``timeout_s``.
+        """
+        deadline = time.monotonic() + timeout_s
+        while True:
+            db = sqlite3.connect(str(self.path), timeout=timeout_s, isolation_level=None, check_same_thread=False)
+            try:
+                db.execute("PRAGMA journal_mode=WAL")
+                db.execute(f"PRAGMA synchronous={synchronous}")
+                db.executescript(_SCHEMA)
+                db.execute("INSERT OR IGNORE INTO meta (key, value) VALUES ('format', ?)", (SPOOL_FORMAT,))
+                fmt = db.execute("SELECT value FROM meta WHERE key='format'").fetchone()[0]
+            except sqlite3.OperationalError as exc:
+                db.close()
+                if "locked" in str(exc) and time.monotonic() < deadline:
+                    time.sleep(0.02)
+                    continue
+                raise
+            except BaseException:
+                db.close()
+                raise
+            self._db = db
+            return fmt
 
     # ------------------------------------------------------------- lifecycle
     def close(self) -> None:
