@@ -29,7 +29,6 @@ import json
 import os
 import shutil
 import signal
-import socket
 import statistics
 import sqlite3
 import subprocess
@@ -44,6 +43,8 @@ import paho.mqtt.client as mqtt
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
+from edgekit.fleet.broker import free_port  # noqa: E402
+from edgekit.fleet.broker import wait_port as _wait_port  # noqa: E402
 from edgekit.fleet.messages import build_envelope, encode  # noqa: E402
 
 MOSQUITTO_CONF = """listener {port} 127.0.0.1
@@ -60,21 +61,9 @@ log_type warning
 """
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 def wait_port(port: int, timeout_s: float = 10.0) -> None:
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        try:
-            with socket.create_connection(("127.0.0.1", port), timeout=0.2):
-                return
-        except OSError:
-            time.sleep(0.05)
-    raise RuntimeError(f"mosquitto did not listen on {port}")
+    if not _wait_port(port, timeout_s):
+        raise RuntimeError(f"mosquitto did not listen on {port}")
 
 
 class Broker:

@@ -26,7 +26,6 @@ import json
 import os
 import signal
 import sqlite3
-import subprocess
 import sys
 import tempfile
 import threading
@@ -36,7 +35,7 @@ from pathlib import Path
 import paho.mqtt.client as mqtt
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from bench_collector import REPO, Broker, count_rows, start_collector, wait_session  # noqa: E402
+from bench_collector import Broker, count_rows, start_collector, wait_session  # noqa: E402
 
 from edgekit.fleet.messages import build_envelope, encode, utc_timestamp  # noqa: E402
 

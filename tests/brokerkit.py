@@ -5,31 +5,20 @@ from __future__ import annotations
 import os
 import shutil
 import signal
-import socket
 import subprocess
 import tempfile
-import time
 from dataclasses import dataclass
 from pathlib import Path
+
+from edgekit.fleet.broker import free_port
+from edgekit.fleet.broker import wait_port as _wait_port
 
 REPO = Path(__file__).resolve().parent.parent
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 def wait_port(port: int, timeout_s: float = 10.0) -> None:
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        try:
-            with socket.create_connection(("127.0.0.1", port), timeout=0.2):
-                return
-        except OSError:
-            time.sleep(0.05)
-    raise RuntimeError(f"nothing listens on 127.0.0.1:{port} after {timeout_s} s")
+    if not _wait_port(port, timeout_s):
+        raise RuntimeError(f"nothing listens on 127.0.0.1:{port} after {timeout_s} s")
 
 
 @dataclass
@@ -112,3 +101,5 @@ def make_broker_workdir() -> Path:
     workdir = Path(tempfile.mkdtemp(prefix="edgekit-mosquitto-"))
     workdir.chmod(0o755)
     return workdir
+
+__all__ = ["Mosquitto", "free_port", "make_broker_workdir", "wait_port"]

@@ -26,13 +26,15 @@ from pathlib import Path
 from edgekit.errors import EdgekitError
 
 
-def _free_port() -> int:
+def free_port() -> int:
+    """A TCP port on 127.0.0.1 that nothing listens on now."""
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
 
 
-def _wait_port(port: int, timeout_s: float) -> bool:
+def wait_port(port: int, timeout_s: float) -> bool:
+    """True once something accepts connections on 127.0.0.1:``port``; False after ``timeout_s``."""
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:
         try:
@@ -50,7 +52,7 @@ class EmbeddedBroker:
         if prefer not in ("auto", "mosquitto", "amqtt"):
             raise EdgekitError(f"unknown embedded broker {prefer!r}; use auto, mosquitto or amqtt")
         self.prefer = prefer
-        self.port = port or _free_port()
+        self.port = port or free_port()
         self.kind: str | None = None
         self._proc: subprocess.Popen | None = None
         self._tmp: tempfile.TemporaryDirectory | None = None
@@ -101,7 +103,7 @@ class EmbeddedBroker:
             except (LookupError, PermissionError):
                 conf.write_text(conf.read_text() + "user root\n")
         self._proc = subprocess.Popen([exe, "-c", str(conf)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        if not _wait_port(self.port, 10):
+        if not wait_port(self.port, 10):
             self.stop()
             raise EdgekitError(f"embedded mosquitto did not start on port {self.port}; pass --broker URL of a running broker")
         self.kind = "mosquitto"
@@ -141,7 +143,7 @@ class EmbeddedBroker:
         self._thread = threading.Thread(target=run, name="edgekit-amqtt", daemon=True)
         self._thread.start()
         ready.wait(15)
-        if errors or not _wait_port(self.port, 5):
+        if errors or not wait_port(self.port, 5):
             raise EdgekitError(f"embedded amqtt broker did not start on port {self.port}: {errors[0] if errors else 'timeout'}")
         self.kind = "amqtt"
 

@@ -11,7 +11,6 @@ import json
 import os
 import signal
 import shutil
-import socket
 import subprocess
 import tempfile
 import time
@@ -20,15 +19,11 @@ from pathlib import Path
 
 from websockets.sync.client import connect
 
+from edgekit.fleet.broker import free_port
+
 FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
          "--disable-background-networking", "--disable-component-update", "--disable-sync",
          "--window-size=1400,1800"]
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 class Page:
@@ -89,7 +84,7 @@ class Browser:
     def __init__(self, exe: str | None = None):
         self.exe = exe or shutil.which("chromium") or "/usr/bin/chromium"
         self.profile = tempfile.TemporaryDirectory(prefix="edgekit-chromium-", ignore_cleanup_errors=True)
-        self.port = _free_port()
+        self.port = free_port()
         self.proc = subprocess.Popen([self.exe, *FLAGS, f"--user-data-dir={self.profile.name}",
                                       f"--remote-debugging-port={self.port}", "about:blank"],
                                      stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
