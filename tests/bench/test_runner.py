@@ -15,7 +15,7 @@ from edgekit.bench.result import load_schema
 from edgekit.bench.runner import run_bench
 from edgekit.bench.settings import BenchSettings
 from edgekit.cli import main
-from edgekit.errors import ConfigError, ModelError
+from edgekit.errors import ModelError
 
 
 def quick(**kw) -> BenchSettings:

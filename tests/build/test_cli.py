@@ -242,6 +242,6 @@ def test_dynamic_image_size_without_data_asks_for_data(capsys, tmp_path, targets
                                targets_dir, "--no-cache", *extra)
         assert rc != 0
         line = error_line(err)
-        assert f"input 'x' has dynamic dimensions (H, W) besides the batch axis" in line and why in line
+        assert "input 'x' has dynamic dimensions (H, W) besides the batch axis" in line and why in line
         assert "pass --calibration or --eval data" in line
         assert tree(out_dir) == []
