@@ -162,16 +162,25 @@ def compare(artifact: str, fmt: str, session, ref: list[np.ndarray], got: list[n
                 f"accuracy drop {check.accuracy_drop_pts:.2f} pts > {tol.max_accuracy_drop_pts:g} pts "
                 f"({check.accuracy_fp32:.4f} -> {check.accuracy:.4f})")
         if check.top1_agreement < tol.min_top1_agreement:
-            check.failures.append(f"top-1 agreement {check.top1_agreement:.4f} < {tol.min_top1_agreement:g}")
+            check.failures.append(_agreement_failure(check.top1_agreement, len(p_ref), tol.min_top1_agreement))
     else:
         if cos < tol.min_cosine:
             check.failures.append(f"cosine {cos:.4f} < {tol.min_cosine:g}")
         if snr < tol.min_snr_db:
             check.failures.append(f"SNR {snr:.1f} dB < {tol.min_snr_db:g} dB")
         if check.top1_agreement is not None and check.top1_agreement < tol.min_top1_agreement:
-            check.failures.append(f"top-1 agreement {check.top1_agreement:.4f} < {tol.min_top1_agreement:g}")
+            check.failures.append(_agreement_failure(check.top1_agreement, len(p_ref), tol.min_top1_agreement))
     check.passed = not check.failures
     return check
+
+
+def _agreement_failure(agreement: float, n: int, threshold: float) -> str:
+    """The failure text; says so when ``n`` samples are too few for one disagreement to stay above ``threshold``."""
+    text = f"top-1 agreement {agreement:.4f} < {threshold:g} ({round(agreement * n)}/{n} samples agree)"
+    if n and threshold < 1.0 and (1.0 / n) > (1.0 - threshold) + 1e-12:
+        text += (f" — with {n} samples a single disagreement fails this gate; a larger --eval set "
+                 f"(at least {math.ceil(1.0 / (1.0 - threshold))} samples) resolves {threshold:g}")
+    return text
 
 
 def reference(original: Path, samples: SampleSet, cfg: VerifyConfig) -> tuple[list[np.ndarray], dict]:
