@@ -124,7 +124,7 @@ def run(args) -> int:
     from edgekit.fleet.collector import Collector, CollectorConfig
     from edgekit.fleet.messages import parse_broker_url
     from edgekit.fleet.store import open_store
-    from edgekit.fleet.report_command import write_atomic
+    from edgekit.atomicfile import write_atomic
     from edgekit.report.data import build_report
     from edgekit.report.html import render_html
     from edgekit.report.terminal import print_report

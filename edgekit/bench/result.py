@@ -4,13 +4,12 @@ from __future__ import annotations
 
 import json
 import math
-import os
-import tempfile
 from datetime import datetime, timezone
 from pathlib import Path
 
 import jsonschema
 
+from edgekit.atomicfile import write_atomic
 from edgekit.errors import EdgekitError
 
 SCHEMA_NAME = "edgekit.result"
@@ -85,12 +84,4 @@ def write(doc: dict, path: Path) -> None:
     path = Path(path)
     if not path.parent.is_dir():
         raise EdgekitError(f"{path.parent}: no such directory for --out; create it first")
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            json.dump(doc, f, indent=2)
-            f.write("\n")
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    write_atomic(path, json.dumps(doc, indent=2) + "\n")

@@ -4,9 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
-import os
 import re
-import tempfile
 import time
 from pathlib import Path
 
@@ -44,20 +42,9 @@ def report_json(report) -> dict:
     return doc
 
 
-def write_atomic(path: Path, text: str) -> None:
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            f.write(text)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
 
 def run(args) -> int:
+    from edgekit.atomicfile import write_atomic
     from edgekit.fleet.budgets import Budgets
     from edgekit.fleet.store import open_store
     from edgekit.report.carbon_config import load_carbon_config

