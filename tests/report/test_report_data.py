@@ -49,7 +49,10 @@ def test_device_rows(seeded_db, tmp_path):
     assert pi1.gco2e_per_day == pytest.approx(per_day * 56)
     assert pi1.intensity.region == "FR"
     assert "ESTIMATE" in pi1.provenance and pi1.estimated  # the seed results came from the estimate source
-    assert pi1.open_violations + pi1.past_violations >= 1  # 5-6 W against a 4.5 W budget
+    # 5 W then 6 W against pi-1's 4.5 W budget: one avg_power violation, raised at 5 W, worst 6 W, still open
+    assert (pi1.open_violations, pi1.past_violations) == (1, 0)
+    (v,) = r.violations
+    assert (v.device_id, v.kind, v.value, v.worst_value) == ("pi-1", "avg_power", 5.0, 6.0)
     # each violation says how the figure that raised it was measured (here: telemetry from the Pi 5 PMIC)
     for v in r.violations:
         assert v.measured_by == "rpi5-pmic, board scope" and v.estimated is False
