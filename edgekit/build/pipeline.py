@@ -295,8 +295,9 @@ class _Build:
                 continue
             self.progress.start("verify", f"{a.name} vs fp32 on {self.verify_samples.count} samples")
             try:
-                check = verify.check_artifact(a.source, a.format, self.verify_samples, self.reference,
-                                              self.reference_info, self.verify_cfg)
+                check = verify.check_artifact(
+                    a.source, a.format, self.verify_samples, self.reference, self.reference_info, self.verify_cfg,
+                    int8_source=att.model if a.format == "ort" and att.precision == "int8" else None)
             except EdgekitError as exc:
                 raise type(exc)(f"{att.precision} {_named(exc, a.source, a.name)}") from None
             check.artifact = a.name

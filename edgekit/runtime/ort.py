@@ -1,7 +1,18 @@
-"""onnxruntime sessions (.onnx and .ort)."""
+"""onnxruntime sessions (.onnx and .ort), and a probe of this host's int8 matrix kernels.
+
+On x86 CPUs without VNNI (AVX2, AVX-512 without VNNI) onnxruntime's u8s8 int8 kernels add pairs of
+products in a saturating 16-bit intermediate (``vpmaddubsw``), so an int8 model can score differently on
+two x86 hosts, and differently from an ARM device, whose int8 kernels accumulate exactly in 32 bits.
+``exact_int8=True`` sets onnxruntime's ``session.x64quantprecision``: the session's graph optimizer then
+rewrites the int8 weights of QLinearConv, MatMulInteger, QGemm and related operators to uint8 and runs the
+u8u8 kernels, which do not saturate. That rewrite is a graph optimization, so it cannot reach an ORT-format
+model whose fused int8 operators were fixed at conversion: ``int8_kernels()`` says whether this host's own
+u8s8 kernels are exact, measured on a tiny model rather than guessed from CPU flags.
+"""
 
 from __future__ import annotations
 
+import functools
 import warnings
 from pathlib import Path
 
@@ -26,8 +37,8 @@ def _spec(arg) -> TensorSpec:
 class OrtSession:
     runtime = "onnxruntime"
 
-    def __init__(self, path: Path, *, providers: list[str] | None = None, threads: int | None = None,
-                 provider_options: list[dict] | None = None):
+    def __init__(self, path: Path | bytes, *, providers: list[str] | None = None, threads: int | None = None,
+                 provider_options: list[dict] | None = None, exact_int8: bool = False):
         available = ort.get_available_providers()
         wanted = list(providers or ["CPUExecutionProvider"])
         options = list(provider_options or [{} for _ in wanted])
@@ -41,11 +52,15 @@ class OrtSession:
             so.intra_op_num_threads = threads
             so.inter_op_num_threads = 1
         so.log_severity_level = 4  # errors reach the caller as exceptions, not as extra log lines on stderr
+        if exact_int8:
+            so.add_session_config_entry(X64_QUANT_PRECISION, "1")
+        #: whether int8 operators that the session fuses run on non-saturating kernels (see the module doc)
+        self.exact_int8 = exact_int8
         try:
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore")
                 self._sess = ort.InferenceSession(
-                    str(path), sess_options=so,
+                    path if isinstance(path, bytes) else str(path), sess_options=so,
                     providers=[p for p, _ in chosen], provider_options=[o for _, o in chosen])
         except Exception as exc:  # onnxruntime raises several unrelated types
             first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
@@ -58,3 +73,34 @@ class OrtSession:
 
     def run(self, feeds: dict[str, np.ndarray]) -> list[np.ndarray]:
         return self._sess.run(self._out_names, feeds)
+
+
+X64_QUANT_PRECISION = "session.x64quantprecision"
+
+
+def _probe_model() -> bytes:
+    """MatMulInteger of uint8 255s by int8 127s over K=64: exact 2,072,640; saturating pairs give 1,048,544."""
+    from onnx import TensorProto, helper, numpy_helper
+
+    b = numpy_helper.from_array(np.full((PROBE_K, 16), 127, np.int8), "B")
+    node = helper.make_node("MatMulInteger", ["A", "B"], ["Y"])
+    graph = helper.make_graph([node], "int8-probe", [helper.make_tensor_value_info("A", TensorProto.UINT8, [16, PROBE_K])],
+                              [helper.make_tensor_value_info("Y", TensorProto.INT32, [16, 16])], [b])
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13)])
+    model.ir_version = 8
+    return model.SerializeToString()
+
+
+PROBE_K = 64
+
+
+@functools.cache
+def int8_kernels() -> dict:
+    """How this host's onnxruntime computes u8s8 int8 products: ``{"exact": bool, "detail": str}``."""
+    sess = OrtSession(_probe_model())
+    y = sess.run({"A": np.full((16, PROBE_K), 255, np.uint8)})[0]
+    want = 255 * 127 * PROBE_K
+    exact = bool(np.all(y == want))
+    detail = ("exact (32-bit accumulation)" if exact else
+              f"saturating (16-bit pair sums: {int(y.flat[0])} where {want} is exact; x86 u8s8 without VNNI)")
+    return {"exact": exact, "detail": detail}
