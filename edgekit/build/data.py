@@ -41,8 +41,11 @@ def input_specs(model: onnx.ModelProto) -> list[InputSpec]:
         if vi.name in init:
             continue
         tt = vi.type.tensor_type
+        # a dimension is fixed only when it is a positive number: exporters write a dynamic one as a name,
+        # as nothing, or (Paddle) as dim_value -1 or 0
         dims = tuple(
-            d.dim_value if d.HasField("dim_value") else (d.dim_param or None) for d in tt.shape.dim
+            d.dim_value if d.HasField("dim_value") and d.dim_value > 0 else (d.dim_param or None)
+            for d in tt.shape.dim
         )
         dtype = onnx.helper.tensor_dtype_to_np_dtype(tt.elem_type).name
         specs.append(InputSpec(vi.name, dims, dtype))

@@ -15,6 +15,7 @@ import onnx
 import onnxruntime as ort
 
 from edgekit.build.onnxio import save_model
+from edgekit.runtime.ort import runtime_reason
 from edgekit.errors import BuildError, ConfigError
 
 NAME = "optimize"
@@ -46,8 +47,8 @@ def run(src: Path, dst: Path, cfg: OptimizeConfig) -> dict:
         try:
             ort.InferenceSession(str(src), sess_options=so, providers=["CPUExecutionProvider"])
         except Exception as exc:
-            first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
-            raise BuildError(f"{src}: onnxruntime cannot load the model to optimize it: {first}") from None
+            raise BuildError(f"{src}: onnxruntime cannot load the model to optimize it: "
+                             f"{runtime_reason(exc)}") from None
         model = onnx.load(str(out))
     save_model(model, dst, max_ir_version=cfg.max_ir_version, target_name=cfg.target_name)
     return {"level": cfg.level, "nodes_before": nodes_before, "nodes_after": len(model.graph.node)}

@@ -25,6 +25,7 @@ from edgekit.build.manifest import assemble_manifest, summary_line
 from edgekit.build.package import Artifact, check_out_dir, write_output
 from edgekit.build.progress import Progress, SilentProgress
 from edgekit.build.runner import PassRunner
+from edgekit.runtime.ort import runtime_reason
 from edgekit.errors import BuildError, ConfigError, EdgekitError, ModelError
 from edgekit.targets import Target, Tolerances, load_target
 
@@ -185,9 +186,8 @@ class _Build:
         except Exception as exc:
             if isinstance(exc, EdgekitError):
                 raise
-            first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
-            raise ModelError(f"{self.model_path}: running the fp32 model on the {kind} data fails: {first}; "
-                             f"check that the data fits what the model expects") from None
+            raise ModelError(f"{self.model_path}: running the fp32 model on the {kind} data fails: "
+                             f"{runtime_reason(exc)}; check that the data fits what the model expects") from None
         self.progress.done("reference", f"fp32 outputs of {samples.count} {kind} samples")
 
     # --- one precision --------------------------------------------------------------------

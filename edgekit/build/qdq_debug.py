@@ -89,7 +89,11 @@ def rank_nodes(float_model: Path, qdq_model: Path, samples: SampleSet) -> list[N
             matching = create_activation_matching(qdq_acts, float_acts)
             matching = {k: v for k, v in matching.items() if "float" in v}
             qdq_err = compute_activation_error(matching)
-            weight_err = compute_weight_error(create_weight_matching(str(float_model), str(qdq_model)))
+            # onnxruntime's compute_weight_error takes len() of each weight: scalar weights (e.g. a quantized
+            # Mul by a constant) raise a TypeError there, so they are left out of the weight figures
+            weights = {k: v for k, v in create_weight_matching(str(float_model), str(qdq_model)).items()
+                       if all(np.ndim(a) > 0 for a in v.values())}
+            weight_err = compute_weight_error(weights)
     finally:
         root.setLevel(level)
 

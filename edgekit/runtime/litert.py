@@ -46,7 +46,7 @@ class LiteRtSession:
 
     @staticmethod
     def _spec(d) -> TensorSpec:
-        shape = tuple(int(x) if x >= 0 else None for x in d.get("shape_signature", d["shape"]))
+        shape = tuple(int(x) if x > 0 else None for x in d.get("shape_signature", d["shape"]))
         return TensorSpec(d["name"], shape, np.dtype(d["dtype"]).name, image_layout(shape, "NHWC"))
 
     def quantization(self, name: str) -> tuple[float, int]:

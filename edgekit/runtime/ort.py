@@ -13,6 +13,7 @@ u8s8 kernels are exact, measured on a tiny model rather than guessed from CPU fl
 from __future__ import annotations
 
 import functools
+import logging
 import warnings
 from pathlib import Path
 
@@ -22,6 +23,8 @@ import onnxruntime as ort
 from edgekit.errors import ModelError
 from edgekit.runtime.base import TensorSpec, image_layout
 
+log = logging.getLogger(__name__)
+
 _ORT_TYPES = {
     "tensor(float)": "float32", "tensor(float16)": "float16", "tensor(double)": "float64",
     "tensor(int64)": "int64", "tensor(int32)": "int32", "tensor(int8)": "int8", "tensor(uint8)": "uint8",
@@ -30,7 +33,8 @@ _ORT_TYPES = {
 
 
 def _spec(arg) -> TensorSpec:
-    shape = tuple(d if isinstance(d, int) else (d or None) for d in arg.shape)
+    # -1 and 0 (Paddle exports) are dynamic like a named or unnamed dimension
+    shape = tuple((d if d > 0 else None) if isinstance(d, int) else (d or None) for d in arg.shape)
     return TensorSpec(arg.name, shape, _ORT_TYPES.get(arg.type, arg.type), image_layout(shape, "NCHW"))
 
 
@@ -63,8 +67,9 @@ class OrtSession:
                     path if isinstance(path, bytes) else str(path), sess_options=so,
                     providers=[p for p, _ in chosen], provider_options=[o for _, o in chosen])
         except Exception as exc:  # onnxruntime raises several unrelated types
-            first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-            raise ModelError(f"{path}: onnxruntime cannot load this model: {first}") from None
+            where = "the model" if isinstance(path, bytes) else str(path)
+            raise ModelError(f"{where}: onnxruntime cannot load this model ({ort.__version__}): "
+                             f"{runtime_reason(exc)}") from None
         self.runtime_version = ort.__version__
         self.providers = list(self._sess.get_providers())
         self.inputs = [_spec(a) for a in self._sess.get_inputs()]
@@ -73,6 +78,37 @@ class OrtSession:
 
     def run(self, feeds: dict[str, np.ndarray]) -> list[np.ndarray]:
         return self._sess.run(self._out_names, feeds)
+
+
+#: (text in onnxruntime's message, what it means in edgekit's words), first match wins
+_REASONS = (
+    ("does not match expected type", "a node's output type does not match the type the graph declares"),
+    ("Type Error", "the tensor types of a node do not match"),
+    ("Unsupported model IR version", "the model's IR version is newer than this onnxruntime reads"),
+    ("opset", "the model uses an opset this onnxruntime does not support"),
+    ("input arg count", "a node's inputs do not match its operator's definition"),
+    ("Could not find an implementation", "an operator or data type has no implementation in this onnxruntime"),
+    ("NOT_IMPLEMENTED", "an operator or data type has no implementation in this onnxruntime"),
+    ("Protobuf parsing failed", "the file is not a valid ONNX or ORT model"),
+    ("INVALID_PROTOBUF", "the file is not a valid ONNX or ORT model"),
+    ("INVALID_GRAPH", "the graph is not valid"),
+    ("Got invalid dimensions", "an input has the wrong shape"),
+    ("Invalid rank", "an input has the wrong number of dimensions"),
+    ("INVALID_ARGUMENT", "an input does not fit what the model expects"),
+    ("bad_alloc", "it ran out of memory"),
+    ("Failed to allocate", "it ran out of memory"),
+    ("No data is collected", "calibration collected no activation ranges"),
+)
+
+
+def runtime_reason(exc: BaseException) -> str:
+    """onnxruntime's failure in edgekit's words; its own text goes to the log (INFO)."""
+    text = str(exc).strip() or type(exc).__name__
+    log.info("onnxruntime said: %s", text)
+    fallback = ("it reports an internal error" if "ONNXRuntimeError" in text
+                else f"its Python tools raised {type(exc).__name__}")
+    reason = next((words for key, words in _REASONS if key in text), fallback)
+    return f"{reason} (onnxruntime's own message goes to the 'edgekit' log at INFO level)"
 
 
 X64_QUANT_PRECISION = "session.x64quantprecision"

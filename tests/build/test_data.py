@@ -91,3 +91,20 @@ def test_non_finite_values_are_refused(tmp_path, value):
     x[2, 0, 3, 3] = value
     with pytest.raises(ConfigError, match=r"'input' holds 1 NaN or infinite values; clean or drop those samples"):
         load_samples(save(tmp_path, input=x), SPECS, role="calibration")
+
+
+def test_batch_written_as_minus_one_or_zero_is_dynamic():
+    """Paddle exports write a dynamic batch as dim_value -1 (or 0): it must not read as a fixed batch."""
+    import onnx
+    from onnx import TensorProto, helper
+
+    from edgekit.build.data import input_specs
+
+    for value in (-1, 0):
+        x = helper.make_tensor_value_info("x", TensorProto.FLOAT, [value, 3, 48, 192])
+        y = helper.make_tensor_value_info("y", TensorProto.FLOAT, [value, 3, 48, 192])
+        model = helper.make_model(helper.make_graph([helper.make_node("Relu", ["x"], ["y"])], "g", [x], [y]))
+        (spec,) = input_specs(model)
+        assert spec.shape == (None, 3, 48, 192) and spec.batch_fixed is None
+        samples = validate_samples({"x": np.zeros((5, 3, 48, 192), np.float32)}, [spec], source="t", role="eval")
+        assert sum(b["x"].shape[0] for b in samples.batches(max_batch=2)) == 5
