@@ -19,11 +19,13 @@
 
 from __future__ import annotations
 
+import itertools
 import json
 import json.decoder
 import json.scanner
 import math
 import re
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -34,6 +36,8 @@ try:  # compiles schemas to Python code: ~20x faster than jsonschema on a result
 except ImportError:  # pragma: no cover - jsonschema alone gives the same verdicts, slower
     fastjsonschema = None
 
+from edgekit.fleet import limits
+from edgekit.fleet.messages import parse_topic as _parse_device_topic
 from edgekit.fleet.records import Message, RecordError, message_from_document
 
 SCHEMAS_DIR = Path(__file__).resolve().parent.parent / "schemas"
@@ -41,6 +45,7 @@ SCHEMAS_DIR = Path(__file__).resolve().parent.parent / "schemas"
 REASONS = (
     "bad_topic", "too_large", "not_utf8", "not_json", "non_finite", "too_deep",
     "bad_string", "schema", "topic_mismatch", "value_range", "internal_error",
+    "over_limit", "store_failed",
 )
 
 KINDS = ("result", "telemetry", "status")
@@ -79,13 +84,15 @@ class TopicParts:
 
 
 def parse_topic(topic: str) -> TopicParts | None:
-    """``edgekit/v1/<fleet>/<device_id>/<kind>`` -> parts, or None."""
-    parts = topic.split("/")
-    if len(parts) != 5 or parts[0] != "edgekit" or parts[1] != "v1" or parts[4] not in KINDS:
+    """``edgekit/v1/<fleet>/<device_id>/<kind>`` -> parts, or None.
+
+    The one topic check (:func:`edgekit.fleet.messages.parse_topic`): fleet and device id must be valid
+    segments (``SEGMENT_RE``), the device id not reserved (``alerts``, ``ack``), so that whatever passes
+    here can be answered on its ack topic."""
+    parsed = _parse_device_topic(topic)
+    if parsed is None or parsed[2] not in KINDS or parsed[1] in limits.RESERVED_DEVICE_IDS:
         return None
-    if not parts[2] or not parts[3]:
-        return None
-    return TopicParts(fleet=parts[2], device_id=parts[3], kind=parts[4])
+    return TopicParts(fleet=parsed[0], device_id=parsed[1], kind=parsed[2])
 
 
 class _NonFinite(ValueError):
@@ -203,8 +210,9 @@ _TYPE_TESTS = {
     "array": "{v}.__class__ is list",
     "string": "{v}.__class__ is str",
     "number": "({v}.__class__ is float or {v}.__class__ is int)",
-    # draft 2020-12: a float with a zero fractional part is an integer
-    "integer": "({v}.__class__ is int or ({v}.__class__ is float and {v}.is_integer()))",
+    # type-exact, unlike draft 2020-12 (where 2.0 is an integer): an int, within a signed 64-bit integer
+    # (edgekit.fleet.limits.is_int64; the jsonschema validator is given the same rule)
+    "integer": f"({{v}}.__class__ is int and {limits.INT_MIN} <= {{v}} <= {limits.INT_MAX})",
     "boolean": "({v} is True or {v} is False)",
     "null": "{v} is None",
 }
@@ -424,8 +432,21 @@ class _Schema:
                     return None
             except Exception:  # anything odd: let jsonschema decide
                 pass
-        err = jsonschema.exceptions.best_match(self.full.iter_errors(doc))
-        return None if err is None else _schema_error_detail(err)
+        # the first few errors are enough for the reason: never walk all of them (a bounded cost per message)
+        err = jsonschema.exceptions.best_match(itertools.islice(self.full.iter_errors(doc), _ERRORS_LOOKED_AT))
+        if err is None:  # cannot happen while both apply the same rules; refuse rather than accept unchecked
+            return "(top level): the document does not match the schema"
+        return _schema_error_detail(err)
+
+
+_ERRORS_LOOKED_AT = 8
+
+
+def _exact_validator_class(schema: dict):
+    """jsonschema's validator for ``schema`` with edgekit's type-exact, 64-bit ``integer``."""
+    cls = jsonschema.validators.validator_for(schema)
+    checker = cls.TYPE_CHECKER.redefine("integer", lambda _checker, v: limits.is_int64(v))
+    return jsonschema.validators.extend(cls, type_checker=checker)
 
 
 class Validator:
@@ -454,7 +475,7 @@ class Validator:
 
     def _load(self, name: str) -> "_Schema":
         schema = json.loads((self.schemas_dir / name).read_text(encoding="utf-8"))
-        cls = jsonschema.validators.validator_for(schema)
+        cls = _exact_validator_class(schema)
         cls.check_schema(schema)
         try:
             check = compile_schema(schema)
@@ -539,6 +560,9 @@ class Validator:
         if not isinstance(doc, dict):
             return Rejection(topic, "schema", f"(top level): payload is a JSON {type(doc).__name__}, not an object")
         mid = _message_id_of(doc)
+        over_limit = limits.size_problem(doc) if limits.may_exceed_sizes(text) else None
+        if over_limit is not None:
+            return Rejection(topic, "over_limit", over_limit, message_id=mid)
         if "\\u" in text:  # NUL and lone surrogates can only come from \u escapes (raw ones fail above)
             problem = _check_strings(doc)
             if problem:
@@ -557,7 +581,11 @@ class Validator:
                 return Rejection(topic, "topic_mismatch",
                                  f"payload {field} {str(doc[field])[:64]!r} != topic {field} {want!r}", message_id=mid)
         try:
-            return message_from_document(topic, doc, payload_bytes=len(payload), received_at_s=received_at_s,
-                                         body_json=body_json)
-        except RecordError as exc:
+            msg = message_from_document(topic, doc, payload_bytes=len(payload), received_at_s=received_at_s,
+                                        body_json=body_json)
+        except (RecordError, OverflowError) as exc:
             return Rejection(topic, "value_range", str(exc), message_id=mid)
+        late = limits.sent_at_problem(msg.sent_at_s, time.time() if received_at_s is None else received_at_s)
+        if late is not None:
+            return Rejection(topic, "value_range", f"{late} (sent_at {msg.sent_at[:40]!r})", message_id=mid)
+        return msg

@@ -21,6 +21,7 @@ from collections import defaultdict
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 
+from edgekit.timefmt import utc_strftime
 from edgekit.fleet.carbon import GridIntensity, grams_co2e, grams_per_1000_inferences, load_grid_table
 from edgekit.fleet.store.base import ResultRow, SqlStore, TelemetryRow, ViolationRow
 from edgekit.report.carbon_config import CarbonConfig
@@ -74,7 +75,7 @@ def result_provenance(r: ResultRow) -> str:
 
 
 def _day(t_s: float) -> str:
-    return datetime.fromtimestamp(t_s, timezone.utc).strftime("%Y-%m-%d")
+    return utc_strftime(t_s, "%Y-%m-%d")
 
 
 @dataclass(frozen=True)

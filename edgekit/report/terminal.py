@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
 
 from rich.console import Console
 from rich.table import Table
 
+from edgekit.timefmt import utc_strftime
 from edgekit.report.data import FleetReport
 
 
@@ -19,7 +19,7 @@ def fmt(v, spec: str = ".3g", none: str = "–") -> str:
 
 
 def _when(t_s: float | None) -> str:
-    return "–" if t_s is None else datetime.fromtimestamp(t_s, timezone.utc).strftime("%Y-%m-%d %H:%M")
+    return "–" if t_s is None else utc_strftime(t_s, "%Y-%m-%d %H:%M")
 
 
 def print_report(report: FleetReport, console: Console | None = None) -> None:
