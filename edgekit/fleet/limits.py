@@ -16,7 +16,10 @@ Used by :class:`~edgekit.fleet.validate.Validator`; documented in docs/fleet-col
 
 from __future__ import annotations
 
+import re
 from datetime import datetime, timezone
+
+from edgekit.fleet.messages import RESERVED_DEVICE_IDS  # noqa: F401  (defined with the topics)
 
 #: Items in one array.
 MAX_ITEMS = 1024
@@ -33,7 +36,10 @@ SENT_AT_MAX_AHEAD_S = 86400.0
 INT_MIN = -(2 ** 63)
 INT_MAX = 2 ** 63 - 1
 
-RESERVED_DEVICE_IDS = frozenset(("alerts", "ack"))
+
+#: A target profile name (the envelope's ``target``): the stem of a file in the profiles directory. The
+#: schema (message-1.json) holds the same pattern; the budgets look names up in the directory's listing.
+TARGET_NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$")
 
 
 def sent_at_problem(sent_at_s: float, now_s: float) -> str | None:

@@ -90,7 +90,7 @@ def parse_topic(topic: str) -> TopicParts | None:
     segments (``SEGMENT_RE``), the device id not reserved (``alerts``, ``ack``), so that whatever passes
     here can be answered on its ack topic."""
     parsed = _parse_device_topic(topic)
-    if parsed is None or parsed[2] not in KINDS or parsed[1] in limits.RESERVED_DEVICE_IDS:
+    if parsed is None or parsed[2] not in KINDS:
         return None
     return TopicParts(fleet=parsed[0], device_id=parsed[1], kind=parsed[2])
 

@@ -51,7 +51,10 @@ def _hostile_cases() -> list[tuple[str, str, bytes, str]]:
         ("poison topic", "edgekit/v1/bad fleet!/dev-a/telemetry", json.dumps({"message_id": MID}).encode(),
          "bad_topic"),
         ("poison topic, full envelope", "edgekit/v1/bad fleet!/dev-a/telemetry", _raw(bad_fleet), "bad_topic"),
-        ("reserved device id", "edgekit/v1/lab/alerts/telemetry", _raw(_tele("alerts", 1)), "bad_topic"),
+        ("reserved device id", "edgekit/v1/lab/alerts/telemetry", _raw(_tele("x", 1, device_id="alerts")),
+         "bad_topic"),
+        ("reserved device id ack", "edgekit/v1/lab/ack/result", _raw(_tele("x", 1, device_id="ack", kind="result")),
+         "bad_topic"),
         ("year 9999 -05:00", "edgekit/v1/lab/far-1/telemetry", _raw(far), "value_range"),
         ("year 0001 +05:00", "edgekit/v1/lab/far-2/telemetry", _raw(early), "value_range"),
         ("far future", "edgekit/v1/lab/far-3/telemetry", _raw(future), "value_range"),
@@ -116,7 +119,7 @@ def test_each_hostile_message_is_dead_lettered_once_and_the_fleet_carries_on(mos
     store.close()
     # no ack (nor anything else) was published to an invalid topic; the poison's device got no ack at all
     acks = [t for t, _ in everything.messages if t.endswith("/ack")]
-    assert not [t for t in acks if "bad fleet!" in t or t == "edgekit/v1/lab/alerts/ack"], acks
+    assert not [t for t in acks if "bad fleet!" in t or t in ("edgekit/v1/lab/alerts/ack", "edgekit/v1/lab/ack/ack")], acks
     assert "edgekit/v1/lab/good-1/ack" in acks and "edgekit/v1/lab/alerts/good-1" in {t for t, _ in everything.messages}
 
     # a restart with the same persistent session: nothing comes back (everything was PUBACKed), nothing retried
