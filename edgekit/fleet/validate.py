@@ -297,6 +297,7 @@ class _SchemaCompiler:
         unknown = set(schema) - _ANNOTATIONS - {
             "$ref", "type", "const", "enum", "minimum", "maximum", "exclusiveMinimum", "exclusiveMaximum",
             "minLength", "maxLength", "pattern", "items", "minItems", "maxItems", "required", "properties",
+            "maxProperties",
             "additionalProperties", "oneOf", "anyOf", "allOf", "if", "then", "else"}
         if unknown:
             raise _Unsupported(", ".join(sorted(unknown)))
@@ -346,6 +347,8 @@ class _SchemaCompiler:
                 self._body(schema["items"], item, ind + 2, depth + 1)
                 if len(self.lines) == start:
                     out(f"{pad}        pass")
+        if "maxProperties" in schema:
+            out(f"{pad}if {_OBJECT.format(v=v)} and len({v}) > {int(schema['maxProperties'])}: return False")
         if any(k in schema for k in ("required", "properties", "additionalProperties")):
             self._object(schema, v, ind, depth)
         for k in ("allOf", "anyOf", "oneOf"):
