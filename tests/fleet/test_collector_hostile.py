@@ -246,3 +246,28 @@ def test_edgekit_collect_survives_the_poison_topic_and_restarts_cleanly(mosquitt
         proc.kill()
         pub.close()
     _check_cli_works(db_url)
+
+
+def test_an_alert_that_cannot_be_published_is_counted_once_and_never_retried(mosquitto, db_url, tmp_path):  # noqa: F811
+    """A violation stored before topic segments were checked (fleet 'bad fleet!'): its alert has no valid topic.
+    The collector starts, counts the failure once, marks the alert done, and the next start does not retry it."""
+    from edgekit.fleet.budgets import BudgetChecker
+    from edgekit.fleet.records import message_from_document
+
+    budgets = _budgets(tmp_path)
+    doc = envelope("telemetry", "dev-a", 1, telemetry_body())
+    doc["fleet"] = "bad fleet!"
+    msg = message_from_document("edgekit/v1/bad fleet!/dev-a/telemetry", doc, payload_bytes=500, received_at_s=None)
+    store = open_store(db_url)
+    store.run(lambda tx: BudgetChecker(budgets).evaluate(tx, tx.store_batch([msg], [], msg.sent_at_s).new))
+    assert len(store.violations(open_only=True)) == 1
+    store.close()
+    for expected in (1, 0):
+        with InProcessCollector(mosquitto.port, db_url, budgets=budgets) as c:
+            assert c.metric("after_commit_errors_total", step="alert") == expected
+            pub = Publisher(mosquitto.port)
+            pub.publish_many([wire(envelope("telemetry", f"good-{expected}", 1, telemetry_body()))])
+            wait_until(lambda: c.metric("messages_stored_total", kind="telemetry") == 1, 5, "a valid message")
+            pub.close()
+            assert c.collector.healthy
+    _check_cli_works(db_url)
