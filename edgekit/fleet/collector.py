@@ -270,7 +270,7 @@ class Collector:
                     # a database outage: keep the batch, do not ack, retry
                     self.metrics.store_errors.inc()
                     log.error("could not store a batch of %d messages (%s: %s); retrying in %.1f s",
-                              len(batch), type(exc).__name__, str(exc).splitlines()[0] if str(exc) else "",
+                              len(part), type(exc).__name__, str(exc).splitlines()[0] if str(exc) else "",
                               delay_s)
                     if self._stopping.wait(delay_s):
                         return  # stopping: unacknowledged messages come back from the broker next time
@@ -284,7 +284,8 @@ class Collector:
     def _dead_letter_unstorable(self, item: _Incoming, exc: BaseException) -> bool:
         """One message the database refused twice: dead-letter it (``store_failed``), tell its device, PUBACK it.
 
-        False when the message stored after all or the dead letter cannot be written (an outage: retried)."""
+        True when it is done with (stored after all, or dead-lettered); False when the database is out (the
+        message is kept and retried)."""
         self._in_process = 1
         try:
             self._process([item])  # once more alone: a passing conflict stores now

@@ -64,6 +64,16 @@ def may_exceed_sizes(text: str) -> bool:
     return len(text) > MAX_STRING or text.count(",") >= min(MAX_ITEMS, MAX_PROPERTIES)
 
 
+def exact_validator_class(schema: dict):
+    """jsonschema's validator class for ``schema`` with the type-exact, 64-bit ``integer`` of :func:`is_int64`
+    (the compiled fast check applies the same rule, so both agree)."""
+    import jsonschema
+
+    cls = jsonschema.validators.validator_for(schema)
+    checker = cls.TYPE_CHECKER.redefine("integer", lambda _checker, v: is_int64(v))
+    return jsonschema.validators.extend(cls, type_checker=checker)
+
+
 def size_problem(doc, *, max_items: int = MAX_ITEMS, max_string: int = MAX_STRING,
                  max_properties: int = MAX_PROPERTIES, max_values: int = MAX_VALUES) -> str | None:
     """The first size cap ``doc`` breaks, as ``"where: what"``, or None.

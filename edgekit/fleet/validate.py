@@ -9,12 +9,13 @@
 3. strict UTF-8                                                   -> ``not_utf8``
 4. JSON; the constants NaN/Infinity and overflowing numbers (1e999) -> ``not_json`` / ``non_finite``
 5. nesting depth (``max_depth``)                                   -> ``too_deep``
+   then arrays, strings and objects within edgekit.fleet.limits     -> ``over_limit``
 6. strings with NUL or lone surrogates (no database stores them)  -> ``bad_string``
 7. envelope schema (message-1.json) and body schema of its kind
    (telemetry-1.json, status-1.json, result-1.json when shipped)  -> ``schema``
 8. fleet, device id and kind equal to the topic's                 -> ``topic_mismatch``
 9. value ranges of the figures the collector uses (no negative
-   power or energy, timestamps that parse)                        -> ``value_range``
+   power or energy, timestamps that parse, sent_at in its window)  -> ``value_range``
 """
 
 from __future__ import annotations
@@ -445,12 +446,6 @@ class _Schema:
 _ERRORS_LOOKED_AT = 8
 
 
-def _exact_validator_class(schema: dict):
-    """jsonschema's validator for ``schema`` with edgekit's type-exact, 64-bit ``integer``."""
-    cls = jsonschema.validators.validator_for(schema)
-    checker = cls.TYPE_CHECKER.redefine("integer", lambda _checker, v: limits.is_int64(v))
-    return jsonschema.validators.extend(cls, type_checker=checker)
-
 
 class Validator:
     """Checks one MQTT message; holds the compiled schemas (one per collector)."""
@@ -478,7 +473,7 @@ class Validator:
 
     def _load(self, name: str) -> "_Schema":
         schema = json.loads((self.schemas_dir / name).read_text(encoding="utf-8"))
-        cls = _exact_validator_class(schema)
+        cls = limits.exact_validator_class(schema)
         cls.check_schema(schema)
         try:
             check = compile_schema(schema)
