@@ -271,3 +271,37 @@ def test_an_alert_that_cannot_be_published_is_counted_once_and_never_retried(mos
             pub.close()
             assert c.collector.healthy
     _check_cli_works(db_url)
+
+
+def _rename_messages_table(db_url: str, old: str, new: str) -> None:
+    if db_url.startswith("sqlite"):
+        import sqlite3
+        con = sqlite3.connect(db_url[len("sqlite:///"):], timeout=30)
+        con.execute(f"ALTER TABLE {old} RENAME TO {new}")
+        con.commit()
+        con.close()
+    else:
+        import psycopg
+        with psycopg.connect(db_url, autocommit=True) as con:
+            con.execute(f"ALTER TABLE {old} RENAME TO {new}")
+
+
+def test_a_database_outage_is_waited_out_not_mistaken_for_bad_rows(mosquitto, db_url):  # noqa: F811
+    """The messages table missing for a while (an operator's mistake): every message waits and is stored after,
+    none is split out and dead-lettered as store_failed."""
+    pub = Publisher(mosquitto.port)
+    with InProcessCollector(mosquitto.port, db_url) as c:
+        pub.publish_many([wire(envelope("telemetry", "dev-0", 1, telemetry_body()))])
+        wait_until(lambda: c.metric("messages_stored_total", kind="telemetry") == 1, 5, "the first message")
+        _rename_messages_table(db_url, "messages", "messages_away")
+        try:
+            pub.publish_many([wire(envelope("telemetry", f"dev-{i}", 1, telemetry_body())) for i in range(1, 6)])
+            wait_until(lambda: c.metric("store_errors_total") >= 2, 10, "the outage noticed and retried")
+        finally:
+            _rename_messages_table(db_url, "messages_away", "messages")
+        wait_until(lambda: c.metric("messages_stored_total", kind="telemetry") == 6, 20, "all six stored after it")
+        assert c.metric("messages_rejected_total", reason="store_failed") == 0
+    store = open_store(db_url)
+    assert store.dead_letters() == [] and store.counts()["telemetry"] == 6
+    store.close()
+    pub.close()
