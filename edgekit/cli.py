@@ -7,8 +7,11 @@ function it registers (``args.func``) does the work and returns an exit code.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import importlib
+import signal
 import sys
+import threading
 
 from edgekit import __version__
 from edgekit.errors import EdgekitError
@@ -45,6 +48,33 @@ def make_parser() -> argparse.ArgumentParser:
     return parser
 
 
+class Terminated(BaseException):
+    """SIGTERM, raised where the process is, so every ``with`` and ``finally`` on the way out runs: a build's
+    temporary directories are removed and its subprocesses killed, as on Ctrl-C."""
+
+
+def _raise_terminated(signum, frame):
+    raise Terminated
+
+
+@contextlib.contextmanager
+def _sigterm_unwinds():
+    """While a command runs, SIGTERM unwinds the stack instead of killing the process where it stands.
+
+    Only when SIGTERM has its default action (a caller embedding ``main`` keeps its own handler); commands
+    that serve until stopped (``agent``, ``collect``) install their own graceful handler on top.
+    """
+    if threading.current_thread() is not threading.main_thread() or \
+            signal.getsignal(signal.SIGTERM) is not signal.SIG_DFL:
+        yield
+        return
+    signal.signal(signal.SIGTERM, _raise_terminated)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, signal.SIG_DFL)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = make_parser()
     args = parser.parse_args(argv)
@@ -52,7 +82,11 @@ def main(argv: list[str] | None = None) -> int:
         parser.print_help()
         return 2
     try:
-        return int(args.func(args) or 0)
+        with _sigterm_unwinds():
+            return int(args.func(args) or 0)
+    except Terminated:
+        print("edgekit: stopped by SIGTERM", file=sys.stderr)
+        return 143
     except EdgekitError as exc:
         print(f"edgekit: error: {exc}", file=sys.stderr)
         return exc.exit_code

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import json
+import logging
 import sys
 from pathlib import Path
 
@@ -38,6 +39,8 @@ def register(subparsers) -> None:
     p.add_argument("--exclusion-rounds", type=int, default=3,
                    help="int8 retries that keep the worst nodes in float (default 3)")
     p.add_argument("--json", action="store_true", help="print a machine-readable summary on stdout")
+    p.add_argument("--log-level", default="warning", choices=("debug", "info", "warning", "error"),
+                   help="log to stderr; info shows onnxruntime's own error text (default warning)")
     p.set_defaults(func=run)
 
 
@@ -45,6 +48,7 @@ def run(args: argparse.Namespace) -> int:
     from edgekit.build.pipeline import build_model
     from edgekit.build.progress import RichProgress
 
+    logging.basicConfig(level=args.log_level.upper(), stream=sys.stderr, format="%(levelname)s %(name)s: %(message)s")
     progress = RichProgress()
     tolerances = {
         "max_accuracy_drop_pts": args.max_accuracy_drop, "min_top1_agreement": args.min_agreement,

@@ -120,7 +120,9 @@ def toolchain_versions() -> dict | None:
     return dict(chain.versions) if chain is not None else None
 
 
-def to_tflite(onnx_path: Path, out_dir: Path, *, precision: str, calibration: dict | None) -> Path:
+def to_tflite(onnx_path: Path, out_dir: Path, *, precision: str, calibration: dict | None,
+              fixed_shapes: dict[str, tuple[int, ...]] | None = None) -> Path:
     from edgekit.build import tflite
 
-    return Path(tflite.convert_tflite(Path(onnx_path), Path(out_dir), precision=precision, calibration=calibration))
+    return Path(tflite.convert_tflite(Path(onnx_path), Path(out_dir), precision=precision, calibration=calibration,
+                                      fixed_shapes=fixed_shapes))

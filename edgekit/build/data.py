@@ -83,6 +83,18 @@ class SampleSet:
             None if self.labels is None else self.labels[:n], self.batch_fixed, self.specs,
         )
 
+    def split(self, n: int) -> tuple["SampleSet", "SampleSet"]:
+        """The first ``n`` samples and the rest, disjoint (``n`` rounded down to whole fixed batches)."""
+        first = self.head(n)
+        k = first.count
+        rest = SampleSet(
+            {key: v[k:] for key, v in self.arrays.items()}, self.count - k, self.per_sample_axis,
+            f"{self.source} samples {k}-{self.count - 1}",
+            None if self.labels is None else self.labels[k:], self.batch_fixed, self.specs,
+        )
+        first.source = f"{self.source} samples 0-{k - 1}"
+        return first, rest
+
 
 def load_npz(path: Path, *, role: str) -> dict[str, np.ndarray]:
     """Read an .npz file; ``role`` ("calibration"/"eval") names the option in errors."""

@@ -42,7 +42,7 @@ class Artifact:
 
 def toolchain_versions() -> dict:
     versions = {"python": platform.python_version()}
-    for dist in ("edgekit", "onnx", "onnxruntime", "onnxconverter-common", "numpy", "sympy"):
+    for dist in ("edgekit", "onnx", "onnxruntime", "numpy", "sympy"):
         try:
             versions[dist] = metadata.version(dist)
         except metadata.PackageNotFoundError:

@@ -18,7 +18,7 @@ import numpy as np
 import onnx
 from pydantic import ValidationError
 
-from edgekit.build import convert, load, optimize, qdq_debug, quantize, verify
+from edgekit.build import calib_budget, convert, load, optimize, qdq_debug, quantize, verify
 from edgekit.build.cache import PassCache, check_cache_dir, default_cache_dir
 from edgekit.build.data import SampleSet, check_generatable, generated_samples, input_specs, load_samples
 from edgekit.build.manifest import assemble_manifest, summary_line
@@ -33,6 +33,8 @@ PRECISION_CHOICES = ("auto", "fp32", "fp16", "int8")
 MAX_CALIBRATION_SAMPLES = 256
 VERIFY_SAMPLES_WITHOUT_EVAL = 64
 DEBUG_SAMPLES = 32
+MIN_EVAL_TO_SPLIT = 16              # fewer --eval samples stay whole for the gate (int8 then calibrates on noise)
+EVAL_SHARE_FOR_CALIBRATION = 4     # a quarter of --eval (at most MAX_CALIBRATION_SAMPLES) calibrates
 RELATIVE_ERROR_SHARE = 0.1   # exclude a node group only if it adds >= 10% of the worst group's error
 _KEEP_CACHE = object()
 
@@ -72,9 +74,11 @@ class Attempt:
     conversion: dict = field(default_factory=dict)
     rounds: list[dict] = field(default_factory=list)
     reason: str = ""
+    errored: bool = False  # the attempt stopped on an error (no gate verdict), e.g. an fp16 model that won't load
 
     def to_json(self) -> dict:
         return {"precision": self.precision, "passed": self.passed, "reason": self.reason or "passed",
+                "outcome": "error" if self.errored else ("passed" if self.passed else "failed the gate"),
                 "exclusion_rounds": self.rounds}
 
 
@@ -137,6 +141,7 @@ class _Build:
         self.loaded: Path | None = None
         self.optimized: Path | None = None
         self.notes: list[str] = []
+        self._calibration: SampleSet | None = None
 
     # --- passes shared by every precision -------------------------------------------------
     def load_and_optimize(self, candidates: list[str], calibration: Path | None, eval_data: Path | None) -> None:
@@ -164,7 +169,22 @@ class _Build:
             label="onnxruntime basic graph optimizations (portable)",
             describe=lambda f: f"{f['nodes_before']} → {f['nodes_after']} nodes, level {f['level']}")
         self.optimized, self.optimize_facts = out.files["model.onnx"], out.facts
+        if "int8" in candidates and self.calib is None and self.eval is not None:
+            self._calibrate_on_held_out_eval()
         self._prepare_reference(specs)
+
+    def _calibrate_on_held_out_eval(self) -> None:
+        """Only --eval given and static int8 possible: calibrate on part of it, gate on the rest (disjoint),
+        rather than on generated noise; too few samples to split keep the whole set for the gate."""
+        mode = quantize.choose_int8_mode(onnx.load(str(self.optimized), load_external_data=False))
+        if mode != "static" or self.eval.count < MIN_EVAL_TO_SPLIT:
+            return
+        take = min(MAX_CALIBRATION_SAMPLES, self.eval.count // EVAL_SHARE_FOR_CALIBRATION)
+        self.calib, self.eval = self.eval.split(take)
+        self.notes.append(f"int8 calibrated on {self.calib.count} of the --eval samples ({self.calib.source}); "
+                          f"the accuracy gate runs on the other {self.eval.count}")
+        self.progress.warn(f"no --calibration: int8 calibrates on {self.calib.count} --eval samples, "
+                           f"held out of the gate, which runs on the other {self.eval.count}")
 
     def _prepare_reference(self, specs) -> None:
         if self.eval is not None:
@@ -205,6 +225,11 @@ class _Build:
         return self._attempt_int8()
 
     def _calibration_samples(self) -> SampleSet:
+        if self._calibration is None:
+            self._calibration = self._within_memory(self._wanted_calibration())
+        return self._calibration
+
+    def _wanted_calibration(self) -> SampleSet:
         if self.calib is not None:
             return self.calib.head(MAX_CALIBRATION_SAMPLES)
         specs = input_specs(onnx.load(str(self.optimized), load_external_data=False))
@@ -212,6 +237,22 @@ class _Build:
         self.progress.warn("int8 calibrated on generated random inputs (no --calibration data): "
                            "activation ranges may not match real data")
         return generated_samples(specs, 32)
+
+    def _within_memory(self, samples: SampleSet) -> SampleSet:
+        """As many calibration samples as onnxruntime's calibrator can hold in memory (measured)."""
+        feed = next(samples.batches(max_batch=1))
+        try:
+            per_sample = calib_budget.activation_bytes(self.optimized, feed)
+        except Exception:  # the calibrator will fail on it too, and say so in its own step
+            return samples
+        step = max(1, len(next(iter(feed.values()))) if not any(samples.per_sample_axis.values()) else 1)
+        b = calib_budget.budget(per_sample // step, samples.count, calib_budget.available_bytes())
+        note = b.note(samples.count)
+        if note is None:
+            return samples
+        self.notes.append(note)
+        self.progress.warn(note)
+        return samples.head(b.samples)
 
     def _quantize(self, qcfg: quantize.QuantizeConfig, samples: SampleSet | None):
         what = qcfg.precision if qcfg.precision == "fp16" else f"int8 {qcfg.int8_mode}"
@@ -255,6 +296,9 @@ class _Build:
             take = 2 ** len(rounds)  # 1, 2, 4 ... node groups, among those adding a real share of the error
             chosen = [d for d in worst[:take] if d.added_error >= RELATIVE_ERROR_SHARE * worst[0].added_error]
             new = list(dict.fromkeys(n for d in chosen for n in d.nodes if n not in excluded))
+            if not new:  # a round that keeps nothing more in float would rebuild the same model
+                att.reason += "; the nodes that hurt most are already kept in float"
+                return att
             rounds.append({"round": len(rounds) + 1, "failed_because": att.reason, "excluded_now": new,
                            "ranking": [d.to_json() for d in worst[:max(take, 5)]]})
             excluded.extend(new)
@@ -324,13 +368,15 @@ class _Build:
         if tfl_prec == "int8":
             source = calibration or self.calib or self._calibration_samples()
             calib = {k: v for k, v in source.arrays.items()}
+        shapes = self._sample_shapes()
         cfg = {"target_name": self.target.name, "precision": tfl_prec, "calibration_hash": _samples_hash(
-            calibration or self.calib) if tfl_prec == "int8" else None}
+            calibration or self.calib) if tfl_prec == "int8" else None, "fixed_shapes": shapes}
         try:
             out = self.runner.run(
                 "convert-tflite", cfg, [self.optimized],
                 lambda d: ({"model.tflite": convert.to_tflite(self.optimized, d, precision=tfl_prec,
-                                                               calibration=calib)}, {"precision": tfl_prec}),
+                                                               calibration=calib, fixed_shapes=shapes)},
+                           {"precision": tfl_prec}),
                 label=f"TFLite {tfl_prec} via onnx2tf", describe=lambda f: f"{f['precision']} .tflite")
         except BuildError as exc:
             reason = _named(exc, self.optimized, f"{self.stem} ({tfl_prec})")
@@ -338,7 +384,20 @@ class _Build:
             return {"status": "failed", "reason": reason}
         suffix = {"fp32": "float32", "fp16": "float16", "int8": "int8"}[tfl_prec]
         arts.append(Artifact(f"{self.stem}_{suffix}.tflite", out.files["model.tflite"], "tflite", tfl_prec))
-        return {"status": "built", "precision": tfl_prec, "toolchain": convert.toolchain_versions()}
+        facts = {"status": "built", "precision": tfl_prec, "toolchain": convert.toolchain_versions()}
+        if self._has_dynamic_size():
+            # the .tflite takes one size only: the one of the data it was verified on
+            facts["input_shapes"] = {k: list(v) for k, v in shapes.items()}
+        return facts
+
+    def _sample_shapes(self) -> dict[str, tuple[int, ...]]:
+        """One sample's shape per input, batch 1 (what fixes a dynamic H×W for a fixed-shape format)."""
+        s = self.verify_samples
+        return {k: tuple(v.shape[1:]) if s.per_sample_axis[k] else (1, *v.shape[1:]) for k, v in s.arrays.items()}
+
+    def _has_dynamic_size(self) -> bool:
+        specs = input_specs(onnx.load(str(self.optimized), load_external_data=False))
+        return any(not isinstance(d, int) for sp in specs for d in sp.shape[1:])
 
 
 def _named(exc: Exception, work_path: Path, name: str) -> str:
@@ -400,12 +459,20 @@ def build_model(
                             Path(eval_data) if eval_data else None)
         attempts: list[Attempt] = []
         for prec in candidates:
-            att = b.attempt(prec)
+            try:
+                att = b.attempt(prec)
+            except EdgekitError as exc:
+                if len(candidates) == 1:  # an explicit --precision: its error is the answer
+                    raise
+                # --precision auto: an error in one precision (an fp16 model that does not load, an ORT
+                # conversion that fails) is that precision's verdict, not the build's; the next one may ship
+                att = Attempt(prec, False, reason=f"could not be built: {exc}", errored=True)
             attempts.append(att)
             if att.passed:
                 break
             if len(candidates) > 1:
-                progress.warn(f"{prec} failed the accuracy gate ({att.reason}); trying the next precision")
+                what = att.reason if att.errored else f"failed the accuracy gate ({att.reason})"
+                progress.warn(f"{prec} {what}; trying the next precision")
         chosen = attempts[-1]
         if not chosen.passed:
             raise BuildError(_failure_line(model_path, tgt, attempts, len(candidates) > 1))
@@ -423,7 +490,10 @@ def _failure_line(model_path: Path, tgt: Target, attempts: list[Attempt], auto: 
         excl = a.quantization.get("nodes_excluded") or []
         extra = f" even with {len(excl)} nodes kept in float ({', '.join(excl)})" if excl else ""
         parts.append(f"{a.precision}: {a.reason}{extra}")
-    what = "no precision passed" if auto else f"{attempts[0].precision} build fails"
-    return (f"{model_path.name} for {tgt.name}: {what} the accuracy gate — {' | '.join(parts)}; "
+    if all(a.errored for a in attempts):
+        return (f"{model_path.name} for {tgt.name}: no precision could be built — {' | '.join(parts)}; "
+                f"fix the cause named for the precision you need, or pass --precision for one precision alone")
+    what = "no precision passed the accuracy gate" if auto else f"{attempts[0].precision} build fails the accuracy gate"
+    return (f"{model_path.name} for {tgt.name}: {what} — {' | '.join(parts)}; "
             f"try representative --calibration data, another --calibration-method or --precision, "
             f"or relax the tolerance flags")

@@ -1,7 +1,8 @@
 """Pass 3 — precision: fp16 with float I/O kept, or int8 (static QDQ per-channel, or dynamic for MatMul models).
 
-* fp16: ``onnxconverter_common.float16.convert_float_to_float16(keep_io_types=True)`` — the model's inputs and
-  outputs stay float32, so callers feed the same arrays.
+* fp16: ``onnxruntime.transformers.float16.convert_float_to_float16(keep_io_types=True)`` — the model's inputs
+  and outputs stay float32, so callers feed the same arrays. (onnxconverter-common's converter of the same name
+  leaves a ``Cast(to=float)`` whose output it declares float16, so YOLOv8 and Silero VAD exports did not load.)
 * int8 static: ``onnxruntime.quantization.quantize_static`` in QDQ format, per-channel weights, uint8 activations /
   int8 weights, calibrated with MinMax, Entropy or Percentile on the calibration samples. The model is first run
   through ``quant_pre_process`` (symbolic shape inference; needs sympy).
@@ -11,6 +12,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import tempfile
 import warnings
@@ -78,19 +80,19 @@ def choose_int8_mode(model: onnx.ModelProto) -> str:
     return "dynamic" if any(ops[o] for o in MATMUL_OPS) else "static"
 
 
-def calibration_reader(samples: SampleSet):
-    """An onnxruntime CalibrationDataReader over ``samples`` (one pass)."""
+def calibration_reader(samples: SampleSet, max_batch: int = 32):
+    """An onnxruntime CalibrationDataReader over ``samples`` (one pass), ``max_batch`` samples per run."""
     from onnxruntime.quantization import CalibrationDataReader
 
     class _Reader(CalibrationDataReader):
         def __init__(self):
-            self._it = iter(samples.batches())
+            self._it = iter(samples.batches(max_batch))
 
         def get_next(self):
             return next(self._it, None)
 
         def rewind(self):
-            self._it = iter(samples.batches())
+            self._it = iter(samples.batches(max_batch))
 
     return _Reader()
 
@@ -100,13 +102,21 @@ def _first_line(exc: BaseException) -> str:
 
 
 def preprocess(src: Path, dst: Path) -> None:
-    """``quant_pre_process``: symbolic shape inference (falls back to ONNX shape inference alone)."""
+    """``quant_pre_process``: symbolic shape inference (falls back to ONNX shape inference alone).
+
+    When symbolic inference is incomplete (dynamic H/W detectors, Paddle exports) onnxruntime saves
+    ``sym_shape_infer_temp.onnx`` and a ``<uuid>.data`` into the *current directory* before it raises. It runs
+    here in a private scratch directory (process-wide ``chdir``, for the length of this call), so nothing is
+    left in the user's working directory.
+    """
     from onnxruntime.quantization.shape_inference import quant_pre_process
 
-    try:
-        quant_pre_process(str(src), str(dst), skip_optimization=True)
-    except Exception:
-        quant_pre_process(str(src), str(dst), skip_optimization=True, skip_symbolic_shape=True)
+    src, dst = Path(src).resolve(), Path(dst).resolve()
+    with tempfile.TemporaryDirectory(prefix="edgekit-pre-") as scratch, contextlib.chdir(scratch):
+        try:
+            quant_pre_process(str(src), str(dst), skip_optimization=True)
+        except Exception:
+            quant_pre_process(str(src), str(dst), skip_optimization=True, skip_symbolic_shape=True)
 
 
 def quantize_int8_static(src: Path, dst: Path, cfg: QuantizeConfig, samples: SampleSet) -> None:
@@ -141,7 +151,7 @@ def run(src: Path, dst: Path, cfg: QuantizeConfig, samples: SampleSet | None) ->
         with warnings.catch_warnings(), tempfile.TemporaryDirectory(prefix="edgekit-q-") as tmp:
             warnings.simplefilter("ignore")
             if cfg.precision == "fp16":
-                from onnxconverter_common import float16
+                from onnxruntime.transformers import float16
 
                 model = onnx.load(str(src))
                 try:
@@ -149,7 +159,7 @@ def run(src: Path, dst: Path, cfg: QuantizeConfig, samples: SampleSet | None) ->
                 except Exception as exc:
                     raise BuildError(f"fp16 conversion failed: {_first_line(exc)}") from None
                 save_model(model, dst, max_ir_version=cfg.max_ir_version, target_name=cfg.target_name)
-                return {"precision": "fp16", "method": "onnxconverter-common float16, float32 I/O kept"}
+                return {"precision": "fp16", "method": "onnxruntime float16 converter, float32 I/O kept"}
             pre = Path(tmp) / "pre.onnx"
             out = Path(tmp) / "q.onnx"
             try:

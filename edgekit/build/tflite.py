@@ -44,13 +44,16 @@ _CALL_INDEX = re.compile(r"PartitionedCall(?:_\d+)?:(\d+)$")
 def convert_tflite(onnx_path: Path, out_dir: Path, *, precision: Precision,
                    calibration: dict[str, np.ndarray] | None = None,
                    toolchain: Toolchain | None = None,
-                   timeout_s: float = DEFAULT_TIMEOUT_S) -> Path:
+                   timeout_s: float = DEFAULT_TIMEOUT_S,
+                   fixed_shapes: dict[str, tuple[int, ...]] | None = None) -> Path:
     """Convert ``onnx_path`` to a ``precision`` TFLite file in ``out_dir`` and return its path.
 
     fp32 and fp16 keep float32 inputs/outputs; int8 is full-integer (int8 inputs and
     outputs, per-channel weights) calibrated on ``calibration`` (arrays in the ONNX
     layout keyed by input name, already normalised as the model expects). A dynamic
-    batch dimension is fixed to 1. Nothing is written to ``out_dir`` unless the
+    batch dimension is fixed to 1; other dynamic dimensions (a detector's H×W) are fixed
+    from ``fixed_shapes`` (full ONNX-layout shapes keyed by input name, from the data the
+    build verifies on) with onnx2tf's ``-ois``. Nothing is written to ``out_dir`` unless the
     conversion succeeded; the input model is never modified.
     """
     if precision not in OUTPUT_SUFFIX:
@@ -62,7 +65,8 @@ def convert_tflite(onnx_path: Path, out_dir: Path, *, precision: Precision,
     out_dir = Path(out_dir)
     model = _load(onnx_path)
     inputs = _graph_inputs(model)
-    dynamic_batch = _check_shapes(onnx_path, inputs)
+    overwrite = _fixed_input_shapes(onnx_path, inputs, fixed_shapes or {})
+    dynamic_batch = _check_shapes(onnx_path, inputs, overwrite)
     calib = _calibration_arrays(onnx_path, inputs, calibration) if precision == "int8" else {}
 
     final = out_dir / f"{onnx_path.stem}_{precision}.tflite"
@@ -73,7 +77,9 @@ def convert_tflite(onnx_path: Path, out_dir: Path, *, precision: Precision,
         # Its output check reads this file for 3-channel images instead of downloading it.
         np.save(work / SAMPLE_FILE, np.random.default_rng(0).random(SAMPLE_SHAPE, dtype=np.float32))
         cmd = [str(chain.python), "-m", "onnx2tf", "-i", "model.onnx", "-o", "out", "-osd"]
-        if dynamic_batch:
+        if overwrite:  # full shapes (batch included) for every input, as -ois wants
+            cmd += ["-ois", *(f"{name}:{','.join(map(str, shape))}" for name, shape in overwrite.items())]
+        elif dynamic_batch:
             cmd += ["-b", "1"]
         if precision == "int8":
             cmd += ["-oiqt", "-qt", "per-channel", "-iqd", "int8", "-oqd", "int8"]
@@ -130,16 +136,36 @@ def _graph_inputs(model: onnx.ModelProto) -> dict[str, tuple[tuple[int | None, .
     return out
 
 
-def _check_shapes(path: Path, inputs: dict) -> bool:
+def _fixed_input_shapes(path: Path, inputs: dict, fixed: dict[str, tuple[int, ...]]) -> dict[str, tuple]:
+    """Batch-1 shapes for every input when some input has a dynamic dimension past the batch and the data
+    fixes it; {} when no input needs it."""
+    if not any(d is None for shape, _ in inputs.values() for d in shape[1:]):
+        return {}
+    out = {}
+    for name, (shape, _) in inputs.items():
+        given = fixed.get(name)
+        if given is None or len(given) != len(shape):
+            if any(d is None for d in shape[1:]):
+                return {}  # _check_shapes names the input and the fix
+            given = tuple(shape)
+        if any(d is not None and d != g for d, g in zip(shape[1:], given[1:])):
+            raise BuildError(f"{path}: data shape {list(given)} for input {name!r} does not fit the model's "
+                             f"{['N' if d is None else d for d in shape]}; give samples in the model's input shape")
+        out[name] = (1 if shape[0] is None else shape[0], *(int(g) for g in given[1:]))
+    return out
+
+
+def _check_shapes(path: Path, inputs: dict, overwrite: dict) -> bool:
     """True when some input has a dynamic batch dimension (fixed to 1 for TFLite)."""
     dynamic_batch = False
     for name, (shape, _) in inputs.items():
         for axis, dim in enumerate(shape):
             if dim is None and axis == 0:
                 dynamic_batch = True
-            elif dim is None:
+            elif dim is None and name not in overwrite:
                 raise BuildError(f"{path}: input {name!r} has a dynamic dimension at axis {axis}; TFLite "
-                                 f"conversion needs fixed shapes: re-export the model with a fixed input shape")
+                                 f"conversion needs fixed shapes: pass --eval or --calibration data whose "
+                                 f"samples fix it, or re-export the model with a fixed input shape")
     return dynamic_batch
 
 

@@ -137,3 +137,38 @@ def scaled_by_scalar(path: Path, *, opset: int = 17) -> Path:
         [numpy_helper.from_array(w, "w")],
     )
     return _save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", opset)]), path)
+
+
+def echoing_mlp(path: Path, *, opset: int = 17) -> Path:
+    """The MLP, and its input handed back as a second output (some exports return their state this way).
+
+    Valid ONNX that onnxruntime runs; onnxruntime's fp16 converter with float I/O kept declares the name twice,
+    so the fp16 model does not load: a real converter failure inside one precision's attempt.
+    """
+    model = onnx.load(str(mlp(path, opset=opset)))
+    model.graph.output.append(helper.make_tensor_value_info("input", TensorProto.FLOAT, ["N", 32]))
+    return _save(model, path)
+
+
+def skip_connection_cnn(path: Path, *, opset: int = 17) -> Path:
+    """``Conv(x) + Resize(Conv_stride2(x), x2)`` on a dynamic H×W input: a detector/U-Net skip connection.
+
+    Symbolic shape inference cannot prove floor(h/2)*2 == h, so onnxruntime's ``quant_pre_process`` writes
+    ``sym_shape_infer_temp.onnx`` (and a ``<uuid>.data``) into the current directory before it falls back.
+    """
+    rng = np.random.default_rng(4)
+    graph = helper.make_graph(
+        [helper.make_node("Conv", ["x", "w1", "b1"], ["a"], pads=[1, 1, 1, 1], name="conv_full"),
+         helper.make_node("Conv", ["x", "w2", "b2"], ["b"], pads=[1, 1, 1, 1], strides=[2, 2], name="conv_half"),
+         helper.make_node("Resize", ["b", "", "scales"], ["up"], mode="nearest", name="upsample"),
+         helper.make_node("Add", ["a", "up"], ["y"], name="skip")],
+        "skip_connection_cnn",
+        [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 3, "h", "w"])],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, [1, 4, "h", "w"])],
+        [numpy_helper.from_array(rng.normal(0, 0.3, (4, 3, 3, 3)).astype(np.float32), "w1"),
+         numpy_helper.from_array(rng.normal(0, 0.1, 4).astype(np.float32), "b1"),
+         numpy_helper.from_array(rng.normal(0, 0.3, (4, 3, 3, 3)).astype(np.float32), "w2"),
+         numpy_helper.from_array(rng.normal(0, 0.1, 4).astype(np.float32), "b2"),
+         numpy_helper.from_array(np.array([1, 1, 2, 2], np.float32), "scales")],
+    )
+    return _save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", opset)]), path)

@@ -59,7 +59,7 @@ def test_tflite_int8_built_and_verified_in_litert(features_cnn, targets_dir, out
 
 
 @pytest.mark.slow
-def test_tflite_failure_is_reported_against_the_model_not_a_temporary_file(tmp_path, targets_dir, out_dir):
+def test_tflite_takes_the_size_of_the_data_and_failures_name_the_model(tmp_path, targets_dir, out_dir):
     from onnx import TensorProto, helper, numpy_helper
     import numpy as np
     import onnx
@@ -68,7 +68,7 @@ def test_tflite_failure_is_reported_against_the_model_not_a_temporary_file(tmp_p
 
     if find_toolchain() is None:
         pytest.skip("onnx2tf toolchain not installed (`edgekit toolchain install tflite`)")
-    # a height and width fixed only at run time: onnx2tf needs fixed shapes, so the TFLite conversion fails
+    # a height and width fixed only at run time: the .tflite takes the size of the build's data
     w = numpy_helper.from_array(np.random.default_rng(0).normal(0, 0.3, (4, 3, 3, 3)).astype(np.float32), "w")
     graph = helper.make_graph(
         [helper.make_node("Conv", ["x", "w"], ["y"], pads=[1, 1, 1, 1], name="conv")], "anysize",
@@ -79,11 +79,27 @@ def test_tflite_failure_is_reported_against_the_model_not_a_temporary_file(tmp_p
     path = tmp_path / "anysize.onnx"
     onnx.save(model, path)
     calib = tmp_path / "calib.npz"
-    np.savez(calib, x=np.random.default_rng(1).standard_normal((4, 3, 16, 16)).astype(np.float32))
+    np.savez(calib, x=np.random.default_rng(1).standard_normal((4, 3, 16, 24)).astype(np.float32))
     r = build_model(path, "test-phone", precision="fp32", calibration=calib, out_dir=out_dir,
                     targets_dir=targets_dir, cache_dir=None)
+    assert r.manifest["tflite"]["status"] == "built"
+    assert r.manifest["tflite"]["input_shapes"] == {"x": [1, 3, 16, 24]}
+    assert r.manifest["verification"]["artifacts"]["anysize_float32.tflite"]["passed"]
+
+    # an operator onnxruntime runs and onnx2tf does not convert: the build ships without a .tflite
+    wm = numpy_helper.from_array(np.random.default_rng(0).normal(0, 0.3, (8, 4)).astype(np.float32), "w")
+    graph = helper.make_graph(
+        [helper.make_node("FusedMatMul", ["x", "w"], ["y"], domain="com.microsoft", alpha=1.0, name="fmm")], "g",
+        [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 8])],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, [1, 4])], [wm])
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17), helper.make_opsetid("com.microsoft", 1)])
+    model.ir_version = 8
+    path = tmp_path / "fused.onnx"
+    onnx.save(model, path)
+    r = build_model(path, "test-phone", precision="fp32", out_dir=out_dir, targets_dir=targets_dir, cache_dir=None)
     reason = r.manifest["tflite"]["reason"]
     assert r.manifest["tflite"]["status"] == "failed"
-    assert reason.startswith("anysize (fp32): input 'x' has a dynamic dimension at axis 2") and "edgekit-" not in reason
+    assert reason.startswith("fused (fp32): onnx2tf could not convert it to fp32 TFLite: FusedMatMul") \
+        and "edgekit-" not in reason
     assert f"tflite: failed — {reason}; no .tflite artifact shipped" in r.manifest["notes"]
     assert "tflite failed" in r.summary and not list(r.output_dir.glob("*.tflite"))

@@ -262,3 +262,21 @@ def test_last_error_line_prefers_the_specific_error():
     assert last_error_line("INFO: a\nERROR: Foo OP is not yet implemented.\nModuleNotFoundError: x\n") == \
         "Foo OP is not yet implemented."
     assert last_error_line("") == "onnx2tf printed nothing and wrote no .tflite"
+
+
+def test_dynamic_height_width_is_fixed_from_the_data(chain, tmp_path):
+    """A detector-style input [1, 3, h, w]: converted at the size of the data, and refused without data."""
+    import modelkit
+
+    path = modelkit.skip_connection_cnn(tmp_path / "skip.onnx")
+    with pytest.raises(BuildError, match=r"input 'x' has a dynamic dimension at axis 2; .*pass --eval or --calibration"):
+        convert_tflite(path, tmp_path / "none", precision="fp32", toolchain=chain)
+    assert not (tmp_path / "none").exists()
+    x = np.random.default_rng(5).normal(size=(1, 3, 24, 40)).astype(np.float32)
+    session = LiteRtSession(convert_tflite(path, tmp_path / "out", precision="fp32", toolchain=chain,
+                                           fixed_shapes={"x": (1, 3, 24, 40)}))
+    assert [s.shape for s in session.inputs] == [(1, 24, 40, 3)]
+    got = run_tflite(session, {"x": x}, shapes=[(None, 4, 24, 40)])[0]
+    ref = OrtSession(path).run({"x": x})[0]
+    assert got.shape == ref.shape == (1, 4, 24, 40)
+    assert float(np.max(np.abs(got - ref))) < 1e-4
