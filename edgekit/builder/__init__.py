@@ -2,7 +2,7 @@
 
 Python API::
 
-    from edgekit.build import build_model
+    from edgekit.builder import build_model
     result = build_model("models/digits_cnn.onnx", "rpi5", calibration="models/digits_calib.npz",
                          eval_data="models/digits_eval.npz", out_dir="edgekit-out")
     result.output_dir, result.manifest, result.summary
@@ -13,7 +13,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from edgekit.build.pipeline import BuildResult, build_model
+    from edgekit.builder.pipeline import BuildResult, build_model
 
 __all__ = ["BuildResult", "build_model"]
 
@@ -21,7 +21,7 @@ __all__ = ["BuildResult", "build_model"]
 def __getattr__(name: str):
     # Imported on first use: `edgekit --help` should not pay for onnxruntime's quantization package.
     if name in __all__:
-        from edgekit.build import pipeline
+        from edgekit.builder import pipeline
 
         return getattr(pipeline, name)
     raise AttributeError(name)

@@ -6,7 +6,7 @@
 * Jetson: no file conversion — TensorRT engines are specific to the device's GPU and TensorRT version, so
   the manifest carries the onnxruntime TensorRT/CUDA execution-provider options and the exact ``trtexec``
   command that builds the engine on the device.
-* TFLite: ``edgekit.build.tflite.convert_tflite`` (onnx2tf in its own environment), when installed.
+* TFLite: ``edgekit.builder.tflite.convert_tflite`` (onnx2tf in its own environment), when installed.
 """
 
 from __future__ import annotations
@@ -106,7 +106,7 @@ def execution_provider_config(providers: tuple[str, ...], precision: str, *, cpu
 
 def tflite_available() -> tuple[bool, str | None]:
     """(usable, reason it is not): is the onnx2tf environment installed?"""
-    from edgekit.build.toolchain import find_toolchain
+    from edgekit.builder.toolchain import find_toolchain
 
     if find_toolchain() is None:
         return False, TFLITE_SKIPPED_NO_TOOLCHAIN
@@ -114,13 +114,13 @@ def tflite_available() -> tuple[bool, str | None]:
 
 
 def toolchain_versions() -> dict | None:
-    from edgekit.build.toolchain import find_toolchain
+    from edgekit.builder.toolchain import find_toolchain
 
     chain = find_toolchain()
     return dict(chain.versions) if chain is not None else None
 
 
 def to_tflite(onnx_path: Path, out_dir: Path, *, precision: str, calibration: dict | None) -> Path:
-    from edgekit.build import tflite
+    from edgekit.builder import tflite
 
     return Path(tflite.convert_tflite(Path(onnx_path), Path(out_dir), precision=precision, calibration=calibration))

@@ -16,7 +16,7 @@ from pathlib import Path
 import onnx
 from onnx import numpy_helper
 
-from edgekit.build.onnxio import default_opset, save_model
+from edgekit.builder.onnxio import default_opset, save_model
 from edgekit.errors import ConfigError, ModelError
 
 NAME = "load"

@@ -7,13 +7,13 @@ from typing import TYPE_CHECKING
 
 import onnx
 
-from edgekit.build import convert
-from edgekit.build.onnxio import default_opset
-from edgekit.build.package import SCHEMA, SCHEMA_VERSION, toolchain_versions
+from edgekit.builder import convert
+from edgekit.builder.onnxio import default_opset
+from edgekit.builder.package import SCHEMA, SCHEMA_VERSION, toolchain_versions
 from edgekit.runtime import open_session
 
 if TYPE_CHECKING:
-    from edgekit.build.pipeline import Attempt, _Build
+    from edgekit.builder.pipeline import Attempt, _Build
 
 
 def _specs(b: "_Build", artifact_path) -> tuple[list[dict], list[dict]]:
@@ -93,7 +93,7 @@ def assemble_manifest(b: "_Build", att: "Attempt", attempts: list["Attempt"]) ->
 
 
 def verify_description(b: "_Build") -> dict:
-    from edgekit.build import verify
+    from edgekit.builder import verify
 
     return verify.describe(b.verify_cfg, b.verify_samples, b.reference_info)
 

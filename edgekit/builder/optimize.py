@@ -14,7 +14,7 @@ from pathlib import Path
 import onnx
 import onnxruntime as ort
 
-from edgekit.build.onnxio import save_model
+from edgekit.builder.onnxio import save_model
 from edgekit.runtime.ort import runtime_reason
 from edgekit.errors import BuildError, ConfigError
 

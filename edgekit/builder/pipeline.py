@@ -18,13 +18,13 @@ import numpy as np
 import onnx
 from pydantic import ValidationError
 
-from edgekit.build import convert, load, optimize, qdq_debug, quantize, verify
-from edgekit.build.cache import PassCache, check_cache_dir, default_cache_dir
-from edgekit.build.data import SampleSet, check_generatable, generated_samples, input_specs, load_samples
-from edgekit.build.manifest import assemble_manifest, summary_line
-from edgekit.build.package import Artifact, check_out_dir, write_output
-from edgekit.build.progress import Progress, SilentProgress
-from edgekit.build.runner import PassRunner
+from edgekit.builder import convert, load, optimize, qdq_debug, quantize, verify
+from edgekit.builder.cache import PassCache, check_cache_dir, default_cache_dir
+from edgekit.builder.data import SampleSet, check_generatable, generated_samples, input_specs, load_samples
+from edgekit.builder.manifest import assemble_manifest, summary_line
+from edgekit.builder.package import Artifact, check_out_dir, write_output
+from edgekit.builder.progress import Progress, SilentProgress
+from edgekit.builder.runner import PassRunner
 from edgekit.runtime.ort import runtime_reason
 from edgekit.errors import BuildError, ConfigError, EdgekitError, ModelError
 from edgekit.targets import Target, Tolerances, load_target

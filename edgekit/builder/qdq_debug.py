@@ -26,8 +26,8 @@ from pathlib import Path
 import numpy as np
 import onnx
 
-from edgekit.build.data import SampleSet
-from edgekit.build.quantize import calibration_reader
+from edgekit.builder.data import SampleSet
+from edgekit.builder.quantize import calibration_reader
 
 SNR_CAP_DB = 120.0
 

@@ -20,8 +20,8 @@ from pathlib import Path
 
 import onnx
 
-from edgekit.build.data import SampleSet
-from edgekit.build.onnxio import save_model
+from edgekit.builder.data import SampleSet
+from edgekit.builder.onnxio import save_model
 from edgekit.errors import BuildError, ConfigError
 
 NAME = "quantize"

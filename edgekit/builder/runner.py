@@ -7,10 +7,10 @@ import shutil
 from collections.abc import Callable
 from pathlib import Path
 
-from edgekit.build.cache import PassCache, cache_key
+from edgekit.builder.cache import PassCache, cache_key
 from edgekit.digest import sha256_file
-from edgekit.build.package import toolchain_versions
-from edgekit.build.progress import Progress
+from edgekit.builder.package import toolchain_versions
+from edgekit.builder.progress import Progress
 
 #: Bump when a pass's output or facts change for the same inputs, so older cache entries are not reused.
 PASS_FORMAT_VERSION = 2

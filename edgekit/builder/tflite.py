@@ -22,7 +22,7 @@ from typing import Literal
 import numpy as np
 import onnx
 
-from edgekit.build.toolchain import INSTALL_HINT, Toolchain, clean_env, find_toolchain
+from edgekit.builder.toolchain import INSTALL_HINT, Toolchain, clean_env, find_toolchain
 from edgekit.errors import BuildError
 
 Precision = Literal["fp32", "fp16", "int8"]

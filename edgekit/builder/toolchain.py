@@ -318,7 +318,7 @@ def _self_check(chain: Toolchain) -> None:
     import numpy as np
     import onnx
 
-    from edgekit.build.tflite import adapt_feeds, adapt_outputs, convert_tflite
+    from edgekit.builder.tflite import adapt_feeds, adapt_outputs, convert_tflite
     from edgekit.runtime.litert import LiteRtSession
     from edgekit.runtime.ort import OrtSession
 

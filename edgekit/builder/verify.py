@@ -5,7 +5,7 @@ With eval data that has labels: task accuracy of both, the drop in points and to
 ``drop <= max_accuracy_drop_pts`` and ``agreement >= min_top1_agreement``. Without labels (or without eval
 data): cosine similarity, max abs error and SNR of the outputs — the gate is ``cosine >= min_cosine`` and
 ``snr >= min_snr_db`` — and the manifest says accuracy was not verified on real data.
-TFLite artifacts are fed through ``edgekit.build.tflite.run_tflite`` (NHWC inputs, int8 scale/zero-point).
+TFLite artifacts are fed through ``edgekit.builder.tflite.run_tflite`` (NHWC inputs, int8 scale/zero-point).
 
 The gate measures the arithmetic the target runs, not this host's shortcuts. ARM int8 kernels (and TensorRT,
 and LiteRT on any CPU) accumulate int8 products exactly; onnxruntime's u8s8 kernels on x86 without VNNI do
@@ -24,7 +24,7 @@ from pathlib import Path
 
 import numpy as np
 
-from edgekit.build.data import SampleSet
+from edgekit.builder.data import SampleSet
 from edgekit.errors import ConfigError, ModelError
 from edgekit.runtime import open_session
 from edgekit.runtime.ort import int8_kernels
@@ -97,7 +97,7 @@ def run_model(path: Path, samples: SampleSet, *, threads: int | None = None,
     per_output: list[list[np.ndarray]] = []
     is_tflite = Path(path).suffix.lower() == ".tflite"
     if is_tflite:
-        from edgekit.build.tflite import run_tflite
+        from edgekit.builder.tflite import run_tflite
     for feeds in samples.batches():
         for chunk in ([feeds] if is_tflite else _batches_for(session, feeds)):
             outs = run_tflite(session, chunk, shapes=output_shapes) if is_tflite else session.run(chunk)

@@ -1,4 +1,4 @@
-"""``edgekit agent``: run the device reporting service (also ``python -m edgekit.fleet.agent_command``)."""
+"""``edgekit agent``: run the device reporting service (also ``python -m edgekit.commands.agent``)."""
 
 from __future__ import annotations
 
@@ -102,9 +102,9 @@ def _bench_callable(path: str, args, device_id: str, sysfs_root: Path):
 
 def run(args) -> int:
     from edgekit.fleet import messages
-    from edgekit.fleet.agent import Agent
-    from edgekit.fleet.reporter import Reporter
-    from edgekit.fleet.spool import Spool
+    from edgekit.fleet.device.agent import Agent
+    from edgekit.fleet.device.reporter import Reporter
+    from edgekit.fleet.device.spool import Spool
 
     logging.basicConfig(level=getattr(logging, args.log_level), stream=sys.stderr,
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import importlib
 import json
 import os
 import sys
@@ -63,13 +62,9 @@ def settings_from_args(args) -> BenchSettings:
 
 
 def _reporter():
-    try:
-        return importlib.import_module("edgekit.fleet.reporter")
-    except ModuleNotFoundError as exc:
-        if exc.name in ("edgekit.fleet.reporter", "edgekit.fleet"):
-            raise ConfigError("--report needs the fleet reporter (edgekit.fleet.reporter), which this "
-                              "edgekit lacks; save with --out and send it later") from None
-        raise
+    from edgekit.fleet.device import reporter  # paho: imported only for --report
+
+    return reporter
 
 
 def run(args) -> int:

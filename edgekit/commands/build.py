@@ -1,4 +1,4 @@
-"""``edgekit build MODEL --target NAME``: the command-line face of :func:`edgekit.build.build_model`."""
+"""``edgekit build MODEL --target NAME``: the command-line face of :func:`edgekit.builder.build_model`."""
 
 from __future__ import annotations
 
@@ -42,8 +42,8 @@ def register(subparsers) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from edgekit.build.pipeline import build_model
-    from edgekit.build.progress import RichProgress
+    from edgekit.builder.pipeline import build_model
+    from edgekit.builder.progress import RichProgress
 
     progress = RichProgress()
     tolerances = {

@@ -1,14 +1,7 @@
-"""``edgekit collect`` and ``edgekit fleet ...`` (status here; other fleet sub-commands plug in).
-
-A module named in :data:`FLEET_COMMAND_MODULES` that exists is imported and its
-``register(fleet_subparsers)`` adds its own ``edgekit fleet <name>`` parser
-(for example ``edgekit.fleet.report_command`` adds ``report``).
-"""
+"""``edgekit collect``: store fleet results and telemetry from MQTT, check budgets, raise alerts."""
 
 from __future__ import annotations
 
-import argparse
-import importlib
 import logging
 import re
 import signal
@@ -17,9 +10,6 @@ import threading
 from pathlib import Path
 
 from edgekit.errors import ConfigError
-
-#: Modules that add ``edgekit fleet`` sub-commands: each has ``register(fleet_subparsers)``.
-FLEET_COMMAND_MODULES = ("edgekit.fleet.report_command",)
 
 _LEVEL_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.:-]{0,127}$")
 
@@ -55,29 +45,6 @@ def register(subparsers) -> None:
     p.add_argument("--log-level", default="info", choices=("debug", "info", "warning", "error"))
     p.set_defaults(func=run_collect)
 
-    fleet = subparsers.add_parser("fleet", help="look at what the fleet reported",
-                                  description="Inspect a collector's database.")
-    fleet_sub = fleet.add_subparsers(dest="fleet_command", metavar="SUBCOMMAND")
-    fleet.set_defaults(func=lambda args: _fleet_help(fleet))
-    st = fleet_sub.add_parser("status", help="devices, last seen, online/offline, open budget violations")
-    st.add_argument("--db", required=True, metavar="URL", help="sqlite:///fleet.db or postgresql://...")
-    st.add_argument("--json", action="store_true", help="print JSON instead of a table")
-    st.add_argument("--stale-after", type=float, default=120.0, metavar="S",
-                    help="a device without status messages is offline after this many silent seconds")
-    st.set_defaults(func=run_status)
-    for name in FLEET_COMMAND_MODULES:
-        try:
-            module = importlib.import_module(name)
-        except ModuleNotFoundError as exc:
-            if exc.name == name:
-                continue
-            raise
-        module.register(fleet_sub)
-
-
-def _fleet_help(parser: argparse.ArgumentParser) -> int:
-    parser.print_help()
-    return 2
 
 
 def _check_args(args) -> None:
@@ -100,12 +67,12 @@ def _check_args(args) -> None:
 
 
 def run_collect(args) -> int:
-    from edgekit.fleet.budgets import Budgets
-    from edgekit.fleet.collector import DEFAULT_SESSION_EXPIRY_S, Collector, CollectorConfig, default_client_id
+    from edgekit.fleet.collector.budgets import Budgets
+    from edgekit.fleet.collector.ingest import DEFAULT_SESSION_EXPIRY_S, Collector, CollectorConfig, default_client_id
     from edgekit.fleet.messages import broker_config_from_args
-    from edgekit.fleet.metrics import CollectorMetrics
-    from edgekit.fleet.store import open_store
-    from edgekit.fleet.validate import DEFAULT_MAX_BYTES, Validator
+    from edgekit.fleet.collector.metrics import CollectorMetrics
+    from edgekit.fleet.collector.store import open_store
+    from edgekit.fleet.collector.validate import DEFAULT_MAX_BYTES, Validator
 
     _check_args(args)
     logging.basicConfig(level=args.log_level.upper(), stream=sys.stderr,
@@ -145,32 +112,3 @@ def run_collect(args) -> int:
         if server is not None:
             server.shutdown()
         store.close()
-
-
-def run_status(args) -> int:
-    from edgekit.fleet.status import fleet_status, print_status, status_json
-    from edgekit.fleet.store import open_store
-
-    if args.stale_after <= 0:
-        raise ConfigError("--stale-after must be a positive number of seconds")
-    store = open_store(args.db, migrate=False)
-    try:
-        _require_schema(store, args.db)
-        rows = fleet_status(store, stale_after_s=args.stale_after)
-    finally:
-        store.close()
-    if args.json:
-        print(status_json(rows))
-    else:
-        print_status(rows)
-    return 0
-
-
-def _require_schema(store, url: str) -> None:
-    try:
-        version = store.schema_version()
-    except Exception:
-        version = 0
-    if version == 0:
-        raise ConfigError(f"{store.url_redacted} holds no edgekit fleet data; point --db at the database "
-                          "given to `edgekit collect --db`")

@@ -42,7 +42,7 @@ def _say(msg: str) -> None:
 
 
 def _build_all(families: list[str], out: Path) -> dict[str, object]:
-    from edgekit.build.pipeline import build_model
+    from edgekit.builder.pipeline import build_model
     from edgekit.models import bundled_calibration_path, bundled_eval_path, bundled_model_path
 
     model = bundled_model_path("digits")
@@ -62,9 +62,9 @@ def _run_device(family: str, build, broker, out: Path, args) -> dict:
     """One simulated device: an agent with telemetry every second and one benchmark of its build."""
     from edgekit.bench.runner import run_bench
     from edgekit.bench.settings import BenchSettings
-    from edgekit.fleet.agent import Agent
-    from edgekit.fleet.reporter import Reporter
-    from edgekit.fleet.spool import Spool
+    from edgekit.fleet.device.agent import Agent
+    from edgekit.fleet.device.reporter import Reporter
+    from edgekit.fleet.device.spool import Spool
     from edgekit.sensors.detect import open_power_source
     from edgekit.sensors.thermal import ThermalReader
     from edgekit.targets import load_target
@@ -120,10 +120,10 @@ def _run_device(family: str, build, broker, out: Path, args) -> dict:
 
 def run(args) -> int:
     from edgekit.fleet.broker import EmbeddedBroker
-    from edgekit.fleet.budgets import Budgets
-    from edgekit.fleet.collector import Collector, CollectorConfig
+    from edgekit.fleet.collector.budgets import Budgets
+    from edgekit.fleet.collector.ingest import Collector, CollectorConfig
     from edgekit.fleet.messages import parse_broker_url
-    from edgekit.fleet.store import open_store
+    from edgekit.fleet.collector.store import open_store
     from edgekit.atomicfile import write_atomic
     from edgekit.report.data import build_report
     from edgekit.report.html import render_html

@@ -1,7 +1,12 @@
-"""``edgekit fleet report``: tables per device and per model variant, totals, carbon, and an HTML file."""
+"""``edgekit fleet status`` and ``edgekit fleet report``: read what a collector stored.
+
+``status``: devices, last seen, online/offline, open budget violations.
+``report``: tables per device and per model variant, totals, carbon, and an HTML file.
+"""
 
 from __future__ import annotations
 
+import argparse
 import dataclasses
 import json
 import re
@@ -21,7 +26,17 @@ def parse_duration_s(text: str) -> float:
     return float(m.group(1)) * _UNIT_S[m.group(2)]
 
 
-def register(fleet_sub) -> None:
+def register(subparsers) -> None:
+    fleet = subparsers.add_parser("fleet", help="look at what the fleet reported",
+                                  description="Inspect a collector's database.")
+    fleet_sub = fleet.add_subparsers(dest="fleet_command", metavar="SUBCOMMAND")
+    fleet.set_defaults(func=lambda args: _fleet_help(fleet))
+    st = fleet_sub.add_parser("status", help="devices, last seen, online/offline, open budget violations")
+    st.add_argument("--db", required=True, metavar="URL", help="sqlite:///fleet.db or postgresql://...")
+    st.add_argument("--json", action="store_true", help="print JSON instead of a table")
+    st.add_argument("--stale-after", type=float, default=120.0, metavar="S",
+                    help="a device without status messages is offline after this many silent seconds")
+    st.set_defaults(func=run_status)
     p = fleet_sub.add_parser("report", help="per-device and per-model tables, fleet energy and carbon, HTML plots")
     p.add_argument("--db", required=True, metavar="URL", help="sqlite:///fleet.db or postgresql://...")
     p.add_argument("--since", metavar="DURATION", help="only the last DURATION (e.g. 24h, 7d); default: everything")
@@ -31,7 +46,41 @@ def register(fleet_sub) -> None:
     p.add_argument("--carbon", metavar="FILE", type=Path,
                    help="TOML with [fleet] region and per-device region or gco2e_per_kwh (see docs)")
     p.add_argument("--region", metavar="CC", help="grid region of the whole fleet (ISO country code); default WORLD")
-    p.set_defaults(func=run)
+    p.set_defaults(func=run_report)
+
+
+def _fleet_help(parser: argparse.ArgumentParser) -> int:
+    parser.print_help()
+    return 2
+
+
+def run_status(args) -> int:
+    from edgekit.fleet.collector.status import fleet_status, print_status, status_json
+    from edgekit.fleet.collector.store import open_store
+
+    if args.stale_after <= 0:
+        raise ConfigError("--stale-after must be a positive number of seconds")
+    store = open_store(args.db, migrate=False)
+    try:
+        _require_schema(store, args.db)
+        rows = fleet_status(store, stale_after_s=args.stale_after)
+    finally:
+        store.close()
+    if args.json:
+        print(status_json(rows))
+    else:
+        print_status(rows)
+    return 0
+
+
+def _require_schema(store, url: str) -> None:
+    try:
+        version = store.schema_version()
+    except Exception:
+        version = 0
+    if version == 0:
+        raise ConfigError(f"{store.url_redacted} holds no edgekit fleet data; point --db at the database "
+                          "given to `edgekit collect --db`")
 
 
 def report_json(report) -> dict:
@@ -42,11 +91,10 @@ def report_json(report) -> dict:
     return doc
 
 
-
-def run(args) -> int:
+def run_report(args) -> int:
     from edgekit.atomicfile import write_atomic
-    from edgekit.fleet.budgets import Budgets
-    from edgekit.fleet.store import open_store
+    from edgekit.fleet.collector.budgets import Budgets
+    from edgekit.fleet.collector.store import open_store
     from edgekit.report.carbon_config import load_carbon_config
     from edgekit.report.data import build_report
     from edgekit.report.html import render_html

@@ -1,29 +1,20 @@
-"""The ``edgekit`` command: a thin dispatcher over the stage packages.
+"""The ``edgekit`` command: a thin dispatcher over the command modules of :mod:`edgekit.commands`.
 
-Each stage owns a ``command`` module with ``register(subparsers)``; the
-function it registers (``args.func``) does the work and returns an exit code.
+Each command module has ``register(subparsers)``; the function it registers
+(``args.func``) does the work and returns an exit code.
 """
 
 from __future__ import annotations
 
 import argparse
-import importlib
 import sys
 
 from edgekit import __version__
+from edgekit.commands import agent, bench, build, collect, demo, fleet, models, targets, toolchain
 from edgekit.errors import EdgekitError
 
-# Modules that register sub-commands, in the order they appear in --help.
-COMMAND_MODULES = (
-    "edgekit.targets_command",
-    "edgekit.build.command",
-    "edgekit.build.toolchain_command",
-    "edgekit.models.command",
-    "edgekit.bench.command",
-    "edgekit.fleet.command",
-    "edgekit.fleet.agent_command",
-    "edgekit.demo",
-)
+#: Modules that register sub-commands, in the order they appear in --help.
+COMMAND_MODULES = (targets, build, toolchain, models, bench, collect, fleet, agent, demo)
 
 
 def make_parser() -> argparse.ArgumentParser:
@@ -34,13 +25,7 @@ def make_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--version", action="version", version=f"edgekit {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
-    for name in COMMAND_MODULES:
-        try:
-            module = importlib.import_module(name)
-        except ModuleNotFoundError as exc:
-            if exc.name == name:  # stage not written yet
-                continue
-            raise
+    for module in COMMAND_MODULES:
         module.register(sub)
     return parser
 

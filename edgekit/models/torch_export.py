@@ -11,8 +11,8 @@ largest |difference| between torch and onnxruntime outputs on one seeded random 
 from __future__ import annotations
 
 import argparse
-import importlib
 import json
+import pkgutil
 import sys
 import tempfile
 import warnings
@@ -21,17 +21,8 @@ from pathlib import Path
 
 
 def resolve(dotted: str):
-    """Import ``pkg.mod.Class.method``: the longest importable module prefix, then attributes."""
-    parts = dotted.split(".")
-    for cut in range(len(parts) - 1, 0, -1):
-        try:
-            obj = importlib.import_module(".".join(parts[:cut]))
-        except ModuleNotFoundError:
-            continue
-        for attr in parts[cut:]:
-            obj = getattr(obj, attr)
-        return obj
-    raise ModuleNotFoundError(f"no importable module in {dotted!r}")
+    """``pkg.mod.Class.method``: the importable module prefix, then attributes (:func:`pkgutil.resolve_name`)."""
+    return pkgutil.resolve_name(dotted)
 
 
 def export(args) -> dict:

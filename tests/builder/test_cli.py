@@ -12,7 +12,7 @@ import onnx
 import pytest
 
 from buildkit import tree
-from edgekit.cli import main
+from edgekit.commands.main import main
 
 
 def run_cli(capsys, *argv):

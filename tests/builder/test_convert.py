@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from edgekit.build import build_model, convert
-from edgekit.build.progress import SilentProgress
+from edgekit.builder import build_model, convert
+from edgekit.builder.progress import SilentProgress
 
 
 def test_trtexec_and_provider_options():
@@ -43,7 +43,7 @@ def test_tflite_skipped_visibly_without_toolchain(features_cnn, targets_dir, out
 
 @pytest.mark.slow
 def test_tflite_int8_built_and_verified_in_litert(features_cnn, targets_dir, out_dir, shared_cache):
-    from edgekit.build.toolchain import find_toolchain
+    from edgekit.builder.toolchain import find_toolchain
 
     if find_toolchain() is None:
         pytest.skip("onnx2tf toolchain not installed (`edgekit toolchain install tflite`)")
@@ -64,7 +64,7 @@ def test_tflite_failure_is_reported_against_the_model_not_a_temporary_file(tmp_p
     import numpy as np
     import onnx
 
-    from edgekit.build.toolchain import find_toolchain
+    from edgekit.builder.toolchain import find_toolchain
 
     if find_toolchain() is None:
         pytest.skip("onnx2tf toolchain not installed (`edgekit toolchain install tflite`)")

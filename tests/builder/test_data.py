@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from edgekit.build.data import InputSpec, generated_samples, load_npz, load_samples, validate_samples
+from edgekit.builder.data import InputSpec, generated_samples, load_npz, load_samples, validate_samples
 from edgekit.errors import ConfigError
 
 SPECS = [InputSpec("input", ("N", 1, 8, 8), "float32")]
@@ -98,7 +98,7 @@ def test_batch_written_as_minus_one_or_zero_is_dynamic():
     import onnx
     from onnx import TensorProto, helper
 
-    from edgekit.build.data import input_specs
+    from edgekit.builder.data import input_specs
 
     for value in (-1, 0):
         x = helper.make_tensor_value_info("x", TensorProto.FLOAT, [value, 3, 48, 192])

@@ -18,7 +18,7 @@ from pathlib import Path
 
 import pytest
 
-from edgekit.build import build_model
+from edgekit.builder import build_model
 from edgekit.runtime.ort import int8_kernels
 
 REPO = Path(__file__).resolve().parents[2]
@@ -29,8 +29,8 @@ CHECK = r'''
 import json, sys
 from pathlib import Path
 import numpy as np
-from edgekit.build import verify
-from edgekit.build.data import input_specs, load_samples
+from edgekit.builder import verify
+from edgekit.builder.data import input_specs, load_samples
 from edgekit.runtime.ort import int8_kernels
 from edgekit.targets import Tolerances
 import onnx

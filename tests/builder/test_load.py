@@ -7,8 +7,8 @@ import onnx
 import pytest
 from onnx import TensorProto, helper, numpy_helper
 
-from edgekit.build import load
-from edgekit.build.onnxio import default_opset
+from edgekit.builder import load
+from edgekit.builder.onnxio import default_opset
 from edgekit.errors import ModelError
 
 

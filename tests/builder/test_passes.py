@@ -8,10 +8,10 @@ import numpy as np
 import onnx
 import pytest
 
-from edgekit.build import qdq_debug, quantize
-from edgekit.build.cache import PassCache, cache_key
-from edgekit.build.data import generated_samples, input_specs
-from edgekit.build.package import Artifact, write_output
+from edgekit.builder import qdq_debug, quantize
+from edgekit.builder.cache import PassCache, cache_key
+from edgekit.builder.data import generated_samples, input_specs
+from edgekit.builder.package import Artifact, write_output
 from edgekit.errors import ConfigError
 
 

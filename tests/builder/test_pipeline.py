@@ -10,7 +10,7 @@ import onnxruntime as ort
 import pytest
 
 from buildkit import tree
-from edgekit.build import build_model
+from edgekit.builder import build_model
 from edgekit.runtime.ort import int8_kernels
 from edgekit.errors import BuildError
 

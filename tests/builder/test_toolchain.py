@@ -11,8 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from edgekit.build import toolchain_command
-from edgekit.build.toolchain import (ENV_NAME, MARKER_NAME, MARKER_SCHEMA, PINS, REPORTED, default_toolchain_dir,
+from edgekit.commands import toolchain as toolchain_command
+from edgekit.builder.toolchain import (ENV_NAME, MARKER_NAME, MARKER_SCHEMA, PINS, REPORTED, default_toolchain_dir,
                                      find_toolchain, install_tflite)
 from edgekit.errors import BuildError, EdgekitError
 

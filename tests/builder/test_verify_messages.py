@@ -1,4 +1,4 @@
-from edgekit.build.verify import _agreement_failure
+from edgekit.builder.verify import _agreement_failure
 
 
 def test_agreement_failure_names_the_count_and_when_the_eval_set_is_too_small():

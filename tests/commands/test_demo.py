@@ -5,7 +5,7 @@ from __future__ import annotations
 import subprocess
 import sys
 
-from edgekit.fleet.store import open_store
+from edgekit.fleet.collector.store import open_store
 
 
 def test_demo_runs_the_whole_loop(tmp_path):
@@ -45,7 +45,7 @@ def test_demo_on_the_pure_python_broker(tmp_path):
 
 
 def test_demo_bad_options_are_one_line_errors(tmp_path, capsys):
-    from edgekit.cli import main
+    from edgekit.commands.main import main
 
     assert main(["demo", "--out", str(tmp_path / "d"), "--families", "jetson,toaster"]) == 2
     err = capsys.readouterr().err.strip()

@@ -1,7 +1,7 @@
 import pytest
 
 from edgekit.errors import ConfigError
-from edgekit.fleet.carbon import (DEFAULT_TABLE, J_PER_KWH, grams_co2e, grams_per_1000_inferences,
+from edgekit.report.carbon import (DEFAULT_TABLE, J_PER_KWH, grams_co2e, grams_per_1000_inferences,
                                   grid_intensity, load_grid_table)
 
 

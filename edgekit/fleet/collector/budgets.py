@@ -41,7 +41,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from edgekit.errors import ConfigError
 from edgekit.fleet.records import Message
-from edgekit.fleet.store.base import Tx, ViolationRow
+from edgekit.fleet.collector.store.base import Tx, ViolationRow
 
 DEFAULT_AVG_POWER_WINDOW_S = 300.0
 

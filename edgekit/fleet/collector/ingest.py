@@ -38,10 +38,10 @@ from paho.mqtt.subscribeoptions import SubscribeOptions
 
 from edgekit.errors import EdgekitError
 from edgekit.fleet import messages as envelope
-from edgekit.fleet.budgets import AlertEvent, BudgetChecker, Budgets, alert_payload
-from edgekit.fleet.metrics import CollectorMetrics
-from edgekit.fleet.store.base import DeadLetter, SqlStore
-from edgekit.fleet.validate import Rejection, Validator, parse_topic
+from edgekit.fleet.collector.budgets import AlertEvent, BudgetChecker, Budgets, alert_payload
+from edgekit.fleet.collector.metrics import CollectorMetrics
+from edgekit.fleet.collector.store.base import DeadLetter, SqlStore
+from edgekit.fleet.collector.validate import Rejection, Validator, parse_topic
 
 log = logging.getLogger("edgekit.fleet.collector")
 

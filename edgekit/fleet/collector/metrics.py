@@ -19,7 +19,7 @@ from __future__ import annotations
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, start_http_server
 
-from edgekit.fleet.validate import REASONS
+from edgekit.fleet.collector.validate import REASONS
 
 PREFIX = "edgekit_collector_"
 

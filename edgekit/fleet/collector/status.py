@@ -14,7 +14,7 @@ import time
 from dataclasses import asdict, dataclass
 
 from edgekit.fleet.records import iso_utc
-from edgekit.fleet.store.base import SqlStore
+from edgekit.fleet.collector.store.base import SqlStore
 
 DEFAULT_STALE_AFTER_S = 120.0
 

@@ -36,7 +36,7 @@ except ImportError:  # pragma: no cover - jsonschema alone gives the same verdic
 
 from edgekit.fleet.records import Message, RecordError, message_from_document
 
-SCHEMAS_DIR = Path(__file__).resolve().parent.parent / "schemas"
+SCHEMAS_DIR = Path(__file__).resolve().parents[2] / "schemas"
 
 REASONS = (
     "bad_topic", "too_large", "not_utf8", "not_json", "non_finite", "too_deep",

@@ -37,7 +37,7 @@ from dataclasses import dataclass, field
 
 from edgekit.bench.thermal import PI_NOW_BITS, is_throttling_cooler
 from edgekit.errors import EdgekitError
-from edgekit.fleet.reporter import Reporter
+from edgekit.fleet.device.reporter import Reporter
 from edgekit.sensors.base import BatteryState, PowerSample, PowerSource, ThermalSnapshot
 
 log = logging.getLogger(__name__)

@@ -2,7 +2,7 @@
 
 A :class:`Reporter` owns one paho-mqtt 2.x client (MQTT 5, QoS 1, a fixed client
 id, ``clean_start=False`` with a session expiry) and one pump thread that
-hands messages from the :class:`~edgekit.fleet.spool.Spool` to paho, in spool
+hands messages from the :class:`~edgekit.fleet.device.spool.Spool` to paho, in spool
 order, keeping at most ``window`` of them waiting for a PUBACK. A PUBACK only
 means the broker took the message; a message leaves the spool when the
 collector's ack on ``edgekit/v1/<fleet>/<device>/ack`` names it. Everything
@@ -38,7 +38,7 @@ from paho.mqtt.properties import Properties
 
 from edgekit.fleet import messages
 from edgekit.fleet.messages import BrokerConfig
-from edgekit.fleet.spool import Spool, SpooledMessage
+from edgekit.fleet.device.spool import Spool, SpooledMessage
 
 log = logging.getLogger(__name__)
 

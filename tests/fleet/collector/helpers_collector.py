@@ -19,7 +19,7 @@ import pytest
 from edgekit.fleet.messages import build_envelope, encode
 
 PG_BASE = os.environ.get("EDGEKIT_TEST_PG", "postgresql://postgres@127.0.0.1:5432/test")
-REPO = Path(__file__).resolve().parents[2]
+REPO = Path(__file__).resolve().parents[3]
 
 
 # ------------------------------------------------------------------ messages
@@ -252,9 +252,9 @@ class InProcessCollector:
 
     def __init__(self, port: int, db_url: str, *, client_id: str | None = None, budgets=None, share=None,
                  batch_max: int = 500, validator=None, broker=None):
-        from edgekit.fleet.collector import Collector, CollectorConfig
+        from edgekit.fleet.collector.ingest import Collector, CollectorConfig
         from edgekit.fleet.messages import parse_broker_url
-        from edgekit.fleet.store import open_store
+        from edgekit.fleet.collector.store import open_store
 
         self.store = open_store(db_url)
         self.config = CollectorConfig(broker=broker or parse_broker_url(f"mqtt://127.0.0.1:{port}"),

@@ -6,10 +6,10 @@ import subprocess
 import sys
 from pathlib import Path
 
-from edgekit.fleet.store import open_store
+from edgekit.fleet.collector.store import open_store
 from helpers_collector import InProcessCollector, wait_until
 
-REPO = Path(__file__).resolve().parents[2]
+REPO = Path(__file__).resolve().parents[3]
 
 
 def _bench(url: str, spool: Path, device: str, timeout_s: float = 30) -> subprocess.CompletedProcess:

@@ -7,9 +7,9 @@ import time
 import pytest
 
 from edgekit.errors import ConfigError
-from edgekit.fleet.budgets import AlertEvent, BudgetChecker, Budgets, alert_payload, load_budgets_file
-from edgekit.fleet.store import open_store
-from edgekit.fleet.validate import Validator
+from edgekit.fleet.collector.budgets import AlertEvent, BudgetChecker, Budgets, alert_payload, load_budgets_file
+from edgekit.fleet.collector.store import open_store
+from edgekit.fleet.collector.validate import Validator
 from edgekit.targets import load_target
 from helpers_collector import db_url, envelope, iso, result_body, telemetry_body, wire  # noqa: F401
 

@@ -15,7 +15,7 @@ import pytest
 from edgekit.fleet.messages import parse_broker_url
 from helpers_collector import envelope, telemetry_body, wait_until, wire
 
-DOC = Path(__file__).resolve().parents[2] / "docs" / "mosquitto.md"
+DOC = Path(__file__).resolve().parents[3] / "docs" / "mosquitto.md"
 
 
 def _acl_from_docs() -> str:
@@ -77,6 +77,6 @@ def test_device_cannot_write_another_devices_topic_and_collector_stores_own(secu
         wait_until(lambda: c.metric("messages_stored_total", kind="telemetry") == 1, what="the own message")
         dev.disconnect()
         dev.loop_stop()
-    from edgekit.fleet.store import open_store
+    from edgekit.fleet.collector.store import open_store
     with open_store(db) as s:
         assert [r.device_id for r in s.telemetry()] == ["pi-01"]

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 
-from edgekit.fleet.store import open_store
+from edgekit.fleet.collector.store import open_store
 from helpers_collector import (InProcessCollector, Publisher, envelope, telemetry_body, wait_until, wire)
 
 T = "edgekit/v1/lab/pi-09/telemetry"

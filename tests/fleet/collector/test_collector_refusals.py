@@ -8,12 +8,12 @@ from pathlib import Path
 import jsonschema
 
 from edgekit.fleet.messages import parse_ack_full, parse_broker_url
-from edgekit.fleet.reporter import Reporter
-from edgekit.fleet.spool import Spool
-from edgekit.fleet.store import open_store
+from edgekit.fleet.device.reporter import Reporter
+from edgekit.fleet.device.spool import Spool
+from edgekit.fleet.collector.store import open_store
 from helpers_collector import InProcessCollector, Publisher, Subscriber, envelope, telemetry_body, wait_until, wire
 
-ACK_SCHEMA = json.loads((Path(__file__).resolve().parents[2] / "edgekit" / "schemas" / "ack-1.json").read_text())
+ACK_SCHEMA = json.loads((Path(__file__).resolve().parents[3] / "edgekit" / "schemas" / "ack-1.json").read_text())
 
 
 def test_refused_message_is_named_in_a_schema_valid_ack(mosquitto, tmp_path):

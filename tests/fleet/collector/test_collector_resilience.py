@@ -5,7 +5,7 @@ from __future__ import annotations
 import threading
 import time
 
-from edgekit.fleet.store import open_store
+from edgekit.fleet.collector.store import open_store
 from helpers_collector import (CollectorProcess, InProcessCollector, Publisher, db_url, envelope,  # noqa: F401
                                telemetry_body, wait_until, wire)
 

@@ -7,9 +7,9 @@ import subprocess
 import sys
 import time
 
-from edgekit.fleet.status import fleet_status
-from edgekit.fleet.store import open_store
-from edgekit.fleet.validate import Validator
+from edgekit.fleet.collector.status import fleet_status
+from edgekit.fleet.collector.store import open_store
+from edgekit.fleet.collector.validate import Validator
 from helpers_collector import (REPO, CollectorProcess, Publisher, envelope, iso, telemetry_body, wait_until,
                                wire)
 

@@ -7,9 +7,9 @@ import time
 import pytest
 
 from edgekit.errors import ConfigError
-from edgekit.fleet.store import DeadLetter, open_store
-from edgekit.fleet.store.migrations import LATEST_VERSION
-from edgekit.fleet.validate import Validator
+from edgekit.fleet.collector.store import DeadLetter, open_store
+from edgekit.fleet.collector.store.migrations import LATEST_VERSION
+from edgekit.fleet.collector.validate import Validator
 from helpers_collector import db_url, envelope, iso, result_body, telemetry_body, wire  # noqa: F401
 
 V = Validator()
@@ -118,8 +118,8 @@ def test_migrations_are_recorded_and_idempotent(db_url):  # noqa: F811
 
 def test_a_version_1_database_is_upgraded_in_place(db_url, monkeypatch):  # noqa: F811
     """A fleet database made by the first release keeps its rows and gains the measured_by/estimated columns."""
-    import edgekit.fleet.store.base as base
-    from edgekit.fleet.store.migrations import MIGRATIONS
+    import edgekit.fleet.collector.store.base as base
+    from edgekit.fleet.collector.store.migrations import MIGRATIONS
 
     with monkeypatch.context() as m:
         m.setattr(base, "MIGRATIONS", MIGRATIONS[:1])

@@ -7,7 +7,7 @@ import json
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from edgekit.fleet.validate import REASONS, Rejection, Validator
+from edgekit.fleet.collector.validate import REASONS, Rejection, Validator
 from helpers_collector import envelope, result_body, telemetry_body, topic_of
 
 V = Validator()

@@ -15,14 +15,14 @@ import pytest
 from test_reporter_acker import Acker
 
 from edgekit.errors import EdgekitError
-from edgekit.fleet.agent import Agent
-from edgekit.fleet.agent_command import _bench_callable, _open_thermal
+from edgekit.fleet.device.agent import Agent
+from edgekit.commands.agent import _bench_callable, _open_thermal
 from edgekit.fleet.messages import parse_broker_url, topic
-from edgekit.fleet.reporter import Reporter
-from edgekit.fleet.spool import Spool
+from edgekit.fleet.device.reporter import Reporter
+from edgekit.fleet.device.spool import Spool
 from edgekit.sensors.detect import open_power_source
 
-REPO = Path(__file__).resolve().parents[2]
+REPO = Path(__file__).resolve().parents[3]
 
 
 # ----------------------------------------------------- fake sysfs builders
@@ -284,7 +284,7 @@ def _retained_status(port: int, device: str, timeout_s: float = 5.0) -> dict | N
 
 def _agent_proc(mosquitto, tmp_path, sysroot, device: str):
     return subprocess.Popen(
-        [sys.executable, "-m", "edgekit.fleet.agent_command", "--broker", mosquitto.url, "--fleet", "lab",
+        [sys.executable, "-m", "edgekit.commands.agent", "--broker", mosquitto.url, "--fleet", "lab",
          "--device-id", device, "--interval", "0.5", "--sample-hz", "10", "--power", "rapl",
          "--sysfs-root", str(sysroot), "--spool", str(tmp_path / f"{device}.db"), "--resend-after", "2"],
         stderr=subprocess.PIPE, text=True)
@@ -363,7 +363,7 @@ def test_killed_agent_leaves_a_last_will_offline(mosquitto, tmp_path, sysroot):
     (["--broker", "mqtt://h", "--sysfs-root", "/nonexistent-sysfs"], "--sysfs-root"),
 ])
 def test_agent_command_bad_input_is_one_line_and_nonzero(argv, match, capsys, tmp_path):
-    from edgekit.fleet.agent_command import main
+    from edgekit.commands.agent import main
 
     rc = main(argv + ["--spool", str(tmp_path / "s.db")])
     err = capsys.readouterr().err.strip()
@@ -374,7 +374,7 @@ def test_agent_command_bad_input_is_one_line_and_nonzero(argv, match, capsys, tm
 
 def test_counter_only_battery_telemetry_is_encodable(sysroot):
     # energy_now only (no power_now/current_now): power is NaN until the gauge stepped twice
-    from edgekit.fleet.agent import TelemetryWindow
+    from edgekit.fleet.device.agent import TelemetryWindow
     from edgekit.fleet.messages import encode
 
     bat = sysroot / "class/power_supply/BAT0"
@@ -407,7 +407,7 @@ def test_bad_spool_leaves_no_sensor_process_behind(tmp_path, capsys, monkeypatch
     monkeypatch.setenv("PATH", f"{bin_dir}:{__import__('os').environ['PATH']}")
     not_a_db = tmp_path / "spool.db"
     not_a_db.write_text("not a database\n")
-    from edgekit.fleet.agent_command import main
+    from edgekit.commands.agent import main
 
     rc = main(["--broker", "mqtt://127.0.0.1:1", "--power", "tegrastats", "--spool", str(not_a_db)])
     assert rc != 0 and "cannot open the spool" in capsys.readouterr().err

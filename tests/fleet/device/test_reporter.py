@@ -11,8 +11,8 @@ import time
 from test_reporter_acker import Acker
 
 from edgekit.fleet.messages import parse_broker_url
-from edgekit.fleet.reporter import Reporter, report_result
-from edgekit.fleet.spool import Spool
+from edgekit.fleet.device.reporter import Reporter, report_result
+from edgekit.fleet.device.spool import Spool
 
 
 def test_report_result_is_confirmed_by_the_collector(mosquitto, tmp_path):
@@ -130,8 +130,8 @@ def test_broker_sigkill_mid_stream_every_message_stored_exactly_once(mosquitto, 
 REPORTER_SCRIPT = textwrap.dedent("""
     import sys, time
     from edgekit.fleet.messages import parse_broker_url
-    from edgekit.fleet.reporter import Reporter
-    from edgekit.fleet.spool import Spool
+    from edgekit.fleet.device.reporter import Reporter
+    from edgekit.fleet.device.spool import Spool
     url, path, mode, n = sys.argv[1], sys.argv[2], sys.argv[3], int(sys.argv[4])
     sp = Spool(path, max_rows=n)
     rep = Reporter(parse_broker_url(url), sp, fleet="lab", device_id="pi-kill", resend_after_s=2).start()

@@ -6,7 +6,7 @@ import sys
 import pytest
 
 from edgekit.errors import ConfigError, EdgekitError
-from edgekit.fleet.spool import Spool
+from edgekit.fleet.device.spool import Spool
 
 
 def test_seq_and_messages_survive_reopen(tmp_path):
@@ -31,7 +31,7 @@ def test_seq_survives_confirming_everything_and_a_killed_process(tmp_path):
     path = tmp_path / "spool.db"
     code = (
         "import os, sys\n"
-        "from edgekit.fleet.spool import Spool\n"
+        "from edgekit.fleet.device.spool import Spool\n"
         "sp = Spool(sys.argv[1])\n"
         "for i in range(5): sp.enqueue('telemetry', {'i': i}, fleet='f', device_id='d')\n"
         "os.kill(os.getpid(), 9)\n")
@@ -102,7 +102,7 @@ def test_corrupt_spool_is_a_one_line_error(tmp_path):
 
 def test_processes_opening_one_spool_at_once_share_its_seq_counter(tmp_path):
     path = tmp_path / "s.db"
-    code = ("import sys\nfrom edgekit.fleet.spool import Spool\nsp = Spool(sys.argv[1])\n"
+    code = ("import sys\nfrom edgekit.fleet.device.spool import Spool\nsp = Spool(sys.argv[1])\n"
             "for i in range(50): sp.enqueue('telemetry', {}, fleet='f', device_id='d')\n")
     # four processes open the new spool at once (the agent and `bench --report` share one): none may fail
     procs = [subprocess.Popen([sys.executable, "-c", code, str(path)]) for _ in range(4)]

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from edgekit.errors import ConfigError
-from edgekit.fleet.store.base import (BatchOutcome, DeadLetter, DeadLetterRow, DeviceRow, Gap, ResultRow, SqlStore,
+from edgekit.fleet.collector.store.base import (BatchOutcome, DeadLetter, DeadLetterRow, DeviceRow, Gap, ResultRow, SqlStore,
                                       Store, TelemetryRow, Tx, ViolationRow)
 
 __all__ = ["open_store", "Store", "SqlStore", "Tx", "BatchOutcome", "DeadLetter", "DeadLetterRow", "DeviceRow",
@@ -14,10 +14,10 @@ def open_store(url: str, *, migrate: bool = True) -> SqlStore:
     """``sqlite:///path.db`` or ``postgresql://...``; creates or upgrades the schema unless ``migrate=False``."""
     scheme = url.split(":", 1)[0].lower() if ":" in url else ""
     if scheme == "sqlite":
-        from edgekit.fleet.store.sqlite import SqliteStore
+        from edgekit.fleet.collector.store.sqlite import SqliteStore
         store: SqlStore = SqliteStore(url, create=migrate)
     elif scheme in ("postgresql", "postgres"):
-        from edgekit.fleet.store.postgres import PostgresStore
+        from edgekit.fleet.collector.store.postgres import PostgresStore
         store = PostgresStore(url)
     else:
         raise ConfigError(f"unknown database URL {url!r}; use sqlite:///fleet.db or postgresql://user@host/db")

@@ -23,7 +23,7 @@ from typing import Any, Callable, Iterable, TypeVar
 
 from edgekit.errors import ConfigError
 from edgekit.fleet.records import Message
-from edgekit.fleet.store.migrations import LATEST_VERSION, MIGRATIONS, statements
+from edgekit.fleet.collector.store.migrations import LATEST_VERSION, MIGRATIONS, statements
 
 T = TypeVar("T")
 
@@ -371,7 +371,7 @@ def _range(column: str, since_s: float | None, until_s: float | None, device_id:
 
 
 class Store(ABC):
-    """A fleet database. Open one with :func:`edgekit.fleet.store.open_store`."""
+    """A fleet database. Open one with :func:`edgekit.fleet.collector.store.open_store`."""
 
     url_redacted: str
 

@@ -13,7 +13,7 @@ from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
 from edgekit.errors import ConfigError
-from edgekit.fleet.store.base import SqlStore
+from edgekit.fleet.collector.store.base import SqlStore
 
 _MIGRATION_LOCK_KEY = 0x6564_6765_6B69  # "edgeki": one advisory lock for schema changes
 

@@ -17,7 +17,7 @@ from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 from edgekit.errors import ConfigError
-from edgekit.fleet.store.base import SqlStore
+from edgekit.fleet.collector.store.base import SqlStore
 
 _SYNC = {"full": "FULL", "normal": "NORMAL", "extra": "EXTRA"}
 _LEDGER_ROW = "(?, ?, ?, ?, ?, ?, ?, ?)"
