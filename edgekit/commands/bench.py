@@ -62,9 +62,9 @@ def settings_from_args(args) -> BenchSettings:
 
 
 def _reporter():
-    from edgekit.fleet.device import reporter  # paho: imported only for --report
+    from edgekit.fleet.device import deliver  # paho: imported only for --report
 
-    return reporter
+    return deliver
 
 
 def run(args) -> int:

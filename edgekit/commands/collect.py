@@ -68,8 +68,9 @@ def _check_args(args) -> None:
 
 def run_collect(args) -> int:
     from edgekit.fleet.collector.budgets import Budgets
-    from edgekit.fleet.collector.ingest import DEFAULT_SESSION_EXPIRY_S, Collector, CollectorConfig, default_client_id
+    from edgekit.fleet.collector.ingest import Collector, CollectorConfig, default_client_id
     from edgekit.fleet.messages import broker_config_from_args
+    from edgekit.fleet.mqtt import DEFAULT_SESSION_EXPIRY_S
     from edgekit.fleet.collector.metrics import CollectorMetrics
     from edgekit.fleet.collector.store import open_store
     from edgekit.fleet.collector.validate import DEFAULT_MAX_BYTES, Validator

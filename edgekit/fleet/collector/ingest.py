@@ -32,8 +32,6 @@ from dataclasses import dataclass, field
 from typing import NamedTuple
 
 import paho.mqtt.client as mqtt
-from paho.mqtt.packettypes import PacketTypes
-from paho.mqtt.properties import Properties
 from paho.mqtt.subscribeoptions import SubscribeOptions
 
 from edgekit.errors import EdgekitError
@@ -41,12 +39,11 @@ from edgekit.fleet import messages as envelope
 from edgekit.fleet.collector.budgets import AlertEvent, BudgetChecker, Budgets, alert_payload
 from edgekit.fleet.collector.metrics import CollectorMetrics
 from edgekit.fleet.collector.store.base import DeadLetter, SqlStore
-from edgekit.fleet.collector.validate import Rejection, Validator, parse_topic
+from edgekit.fleet.collector.validate import Rejection, Validator
+from edgekit.fleet.messages import ACKED_KINDS, parse_topic
+from edgekit.fleet.mqtt import DEFAULT_SESSION_EXPIRY_S, connect_kwargs, make_client
 
 log = logging.getLogger("edgekit.fleet.collector")
-
-DEFAULT_SESSION_EXPIRY_S = 7 * 24 * 3600
-ACKED_KINDS = ("result", "telemetry")
 
 
 def default_client_id() -> str:
@@ -68,7 +65,7 @@ class CollectorConfig:
     keepalive_s: int = 30
 
     def subscriptions(self) -> list[str]:
-        filters = [f"edgekit/v1/{self.fleet}/+/{kind}" for kind in ("result", "telemetry", "status")]
+        filters = envelope.device_topics_filter(self.fleet)
         if self.share:
             filters = [f"$share/{self.share}/{f}" for f in filters]
         return filters
@@ -106,13 +103,7 @@ class Collector:
 
     # ---------------------------------------------------------------- MQTT
     def _make_client(self) -> mqtt.Client:
-        if self._v5:
-            c = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id=self.config.client_id,
-                            protocol=mqtt.MQTTv5, manual_ack=True)
-        else:  # brokers without MQTT 5 (the embedded amqtt): a persistent 3.1.1 session
-            c = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id=self.config.client_id,
-                            protocol=mqtt.MQTTv311, clean_session=False, manual_ack=True)
-        self.config.broker.configure(c)
+        c = make_client(self.config.broker, self.config.client_id, manual_ack=True)
         c.max_queued_messages_set(0)
         c.max_inflight_messages_set(100)
         c.reconnect_delay_set(min_delay=1, max_delay=30)
@@ -121,12 +112,6 @@ class Collector:
         c.on_message = self._on_message
         c.on_subscribe = self._on_subscribe
         return c
-
-    def _connect_properties(self) -> Properties:
-        props = Properties(PacketTypes.CONNECT)
-        props.SessionExpiryInterval = self.config.session_expiry_s
-        props.ReceiveMaximum = self.config.receive_maximum
-        return props
 
     def _on_connect(self, client, userdata, flags, reason_code, properties):
         if reason_code.is_failure:
@@ -170,11 +155,9 @@ class Collector:
         """Connect, subscribe and start the worker; raises EdgekitError when the broker is unusable."""
         b = self.config.broker
         try:
-            if self._v5:
-                self.client.connect(b.host, b.port, keepalive=self.config.keepalive_s, clean_start=False,
-                                    properties=self._connect_properties())
-            else:
-                self.client.connect(b.host, b.port, keepalive=self.config.keepalive_s)
+            self.client.connect(b.host, b.port, keepalive=self.config.keepalive_s,
+                                **connect_kwargs(b, session_expiry_s=self.config.session_expiry_s,
+                                                 receive_maximum=self.config.receive_maximum))
         except (OSError, ValueError) as exc:
             raise EdgekitError(f"cannot reach the broker at {b.redacted_url()} ({exc}); "
                                "check --broker and that the broker runs") from None

@@ -35,15 +35,16 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from edgekit.bench.thermal import PI_NOW_BITS, is_throttling_cooler
+from edgekit.bench.thermal import is_throttling_cooler
 from edgekit.errors import EdgekitError
 from edgekit.fleet.device.reporter import Reporter
 from edgekit.sensors.base import BatteryState, PowerSample, PowerSource, ThermalSnapshot
+from edgekit.sensors.rpi.throttle import ThrottleState
 
 log = logging.getLogger(__name__)
 
 def _snapshot_throttled(snap: ThermalSnapshot) -> bool:
-    if snap.throttled_bits is not None and any(snap.throttled_bits & bit for bit in PI_NOW_BITS):
+    if snap.throttled_bits is not None and ThrottleState(snap.throttled_bits).any_now:
         return True
     return any(state > 0 and is_throttling_cooler(key) for key, state in snap.cooling_states.items())
 

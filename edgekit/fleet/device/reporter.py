@@ -29,20 +29,16 @@ import queue
 import threading
 import time
 from dataclasses import asdict, dataclass
-from pathlib import Path
 from typing import Any
 
 import paho.mqtt.client as mqtt
-from paho.mqtt.packettypes import PacketTypes
-from paho.mqtt.properties import Properties
 
 from edgekit.fleet import messages
-from edgekit.fleet.messages import BrokerConfig
 from edgekit.fleet.device.spool import Spool, SpooledMessage
+from edgekit.fleet.messages import BrokerConfig
+from edgekit.fleet.mqtt import DEFAULT_SESSION_EXPIRY_S, connect_kwargs, make_client
 
 log = logging.getLogger(__name__)
-
-DEFAULT_SESSION_EXPIRY_S = 7 * 24 * 3600
 
 
 @dataclass
@@ -114,15 +110,9 @@ class Reporter:
         self._last_stale_check = 0.0
         self._stale_after_s = resend_after_s  # doubles while re-sends bring no ack back
 
-        self._v5 = broker.protocol == "5"
-        if self._v5:
-            self._client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id=self.client_id,
-                                       protocol=mqtt.MQTTv5)
-        else:  # persistent session the 3.1.1 way; PUBACKs then carry no reason code
-            self._client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id=self.client_id,
-                                       protocol=mqtt.MQTTv311, clean_session=False)
+        self._v5 = broker.protocol == "5"  # 3.1.1: PUBACKs carry no reason code
+        self._client = make_client(broker, self.client_id)
         self._client.enable_logger(logging.getLogger("edgekit.fleet.paho"))
-        broker.configure(self._client)
         self._client.reconnect_delay_set(min_delay=reconnect_min_s, max_delay=reconnect_max_s)
         self._client.max_inflight_messages_set(min(100, self.window))
         self._client.on_connect = self._on_connect
@@ -137,15 +127,11 @@ class Reporter:
     # ------------------------------------------------------------ public API
     def start(self) -> "Reporter":
         log.info("connecting to %s as %s", self.broker.redacted_url(), self.client_id)
-        if self._v5:
-            props = Properties(PacketTypes.CONNECT)
-            props.SessionExpiryInterval = int(self.session_expiry_s)
-            self._client.connect_async(self.broker.host, self.broker.port, keepalive=self.keepalive_s,
-                                       clean_start=False, properties=props)
-        else:
+        if not self._v5:
             log.warning("MQTT 3.1.1 to %s: the broker cannot report refused messages (ACL); delivery is "
                         "still only counted on the collector's ack", self.broker.redacted_url())
-            self._client.connect_async(self.broker.host, self.broker.port, keepalive=self.keepalive_s)
+        self._client.connect_async(self.broker.host, self.broker.port, keepalive=self.keepalive_s,
+                                   **connect_kwargs(self.broker, session_expiry_s=self.session_expiry_s))
         self._client.loop_start()
         self._thread = threading.Thread(target=self._pump, name=f"edgekit-reporter-{self.device_id}",
                                         daemon=True)
@@ -445,72 +431,3 @@ class Reporter:
         log.warning("paho did not take %s seq %d (%s); it stays in the spool and is retried",
                     msg.kind, msg.seq, mqtt.error_string(rc))
         return False
-
-
-@dataclass(frozen=True)
-class ReportOutcome:
-    """What happened to one reported result."""
-
-    confirmed: bool            # the collector acked (stored) it
-    message_id: str
-    seq: int
-    fleet: str
-    device_id: str
-    spool_path: str
-    pending: int               # messages of this spool still unconfirmed afterwards
-    broker_refusals: int = 0   # PUBACKs with reason >= 128 during this run
-    last_refusal: str | None = None
-    connect_error: str | None = None
-    waited_s: float = 0.0
-
-    def summary(self) -> str:
-        if self.confirmed:
-            return (f"result seq {self.seq} ({self.message_id}) stored by the collector "
-                    f"(fleet {self.fleet}, device {self.device_id})")
-        why = []
-        if self.last_refusal:
-            why.append(f"broker refused it: {self.last_refusal}")
-        if self.connect_error:
-            why.append(f"broker connection: {self.connect_error}")
-        reason = "; ".join(why) or f"no collector ack within {self.waited_s:.0f} s"
-        return (f"result seq {self.seq} ({self.message_id}) not confirmed ({reason}); it stays in the spool "
-                f"{self.spool_path} and is re-sent by `edgekit agent` or the next `--report` run")
-
-
-def report_result(broker_url: str | BrokerConfig, result_doc: dict, *, fleet: str = "default",
-                  device_id: str | None = None, spool_path: str | Path | None = None, timeout_s: float = 30.0,
-                  target: str | None = None, ca_file: str | None = None, cert_file: str | None = None,
-                  key_file: str | None = None, username: str | None = None, password_file: str | None = None,
-                  password_env: str | None = None) -> ReportOutcome:
-    """Spool a bench result, deliver it (plus anything still unconfirmed), wait for the collector's ack.
-
-    Returns a :class:`ReportOutcome`; ``confirmed`` is False when no ack came
-    within ``timeout_s`` — the result then stays in the spool, and the agent or
-    the next report re-sends it. Raises ConfigError for bad URLs/options.
-    """
-    broker = broker_url if isinstance(broker_url, BrokerConfig) else messages.parse_broker_url(
-        broker_url, ca_file=ca_file, cert_file=cert_file, key_file=key_file, username=username,
-        password_file=password_file, password_env=password_env)
-    device = messages.check_segment(device_id or messages.default_device_id(), "device id")
-    messages.check_segment(fleet, "fleet")
-    if target is None:
-        dev = result_doc.get("device") if isinstance(result_doc, dict) else None
-        target = dev.get("target") if isinstance(dev, dict) and isinstance(dev.get("target"), str) else None
-    start = time.monotonic()
-    with Spool(spool_path) as spool:
-        reporter = Reporter(broker, spool, fleet=fleet, device_id=device, target=target,
-                            client_id=f"edgekit-{fleet}-{device}-report", announce_status=False,
-                            session_expiry_s=int(max(300, 4 * timeout_s)), resend_after_s=max(5.0, timeout_s / 3),
-                            reconnect_max_s=max(1, int(timeout_s / 4)))
-        msg = reporter.submit("result", result_doc)
-        reporter.start()
-        try:
-            confirmed = reporter.wait_confirmed(msg.message_id, timeout_s)
-        finally:
-            reporter.stop()
-        st = reporter.stats
-        pending = spool.stats().pending
-    return ReportOutcome(confirmed=confirmed, message_id=msg.message_id, seq=msg.seq, fleet=fleet,
-                         device_id=device, spool_path=str(spool.path), pending=pending,
-                         broker_refusals=st.puback_refusals, last_refusal=st.last_refusal,
-                         connect_error=st.last_connect_error, waited_s=time.monotonic() - start)

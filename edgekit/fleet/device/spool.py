@@ -176,8 +176,8 @@ class Spool:
         Returns the stored message. Makes room by dropping (and counting) the
         oldest telemetry, then the oldest results, when a bound is reached.
         """
-        if kind not in messages.SPOOLED_KINDS:
-            raise ValueError(f"only {messages.SPOOLED_KINDS} go through the spool, not {kind!r}")
+        if kind not in messages.ACKED_KINDS:
+            raise ValueError(f"only {messages.ACKED_KINDS} go through the spool, not {kind!r}")
         name = messages.topic(fleet, device_id, kind)
         try:
             return self._enqueue(kind, body, fleet, device_id, target, name)

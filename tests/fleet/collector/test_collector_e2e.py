@@ -97,7 +97,7 @@ def test_telemetry_average_power_over_window_from_target_profile(mosquitto, tmp_
 
 def test_reporter_result_confirmed_by_collector_and_alerted(mosquitto, tmp_path):
     """edgekit's own reporter (spool + ack wait) against the collector: confirmed only once stored."""
-    from edgekit.fleet.device.reporter import report_result
+    from edgekit.fleet.device.deliver import report_result
 
     budgets_file = tmp_path / "budgets.toml"
     budgets_file.write_text('[device."pi-05"]\nmax_temp_c = 60\n')

@@ -11,7 +11,8 @@ import time
 from test_reporter_acker import Acker
 
 from edgekit.fleet.messages import parse_broker_url
-from edgekit.fleet.device.reporter import Reporter, report_result
+from edgekit.fleet.device.deliver import report_result
+from edgekit.fleet.device.reporter import Reporter
 from edgekit.fleet.device.spool import Spool
 
 
