@@ -21,8 +21,9 @@ from collections import defaultdict
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 
+from edgekit.fleet.collector.store.base import SqlStore
+from edgekit.fleet.collector.store.rows import ResultRow, TelemetryRow, ViolationRow
 from edgekit.report.carbon import GridIntensity, grams_co2e, grams_per_1000_inferences, load_grid_table
-from edgekit.fleet.collector.store.base import ResultRow, SqlStore, TelemetryRow, ViolationRow
 from edgekit.report.carbon_config import CarbonConfig
 
 J_PER_KWH = 3.6e6

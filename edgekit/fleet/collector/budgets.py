@@ -41,7 +41,8 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from edgekit.errors import ConfigError
 from edgekit.fleet.records import Message
-from edgekit.fleet.collector.store.base import Tx, ViolationRow
+from edgekit.fleet.collector.store.rows import ViolationRow
+from edgekit.fleet.collector.store.tx import Tx
 
 DEFAULT_AVG_POWER_WINDOW_S = 300.0
 

@@ -38,7 +38,8 @@ from edgekit.errors import EdgekitError
 from edgekit.fleet import messages as envelope
 from edgekit.fleet.collector.budgets import AlertEvent, BudgetChecker, Budgets, alert_payload
 from edgekit.fleet.collector.metrics import CollectorMetrics
-from edgekit.fleet.collector.store.base import DeadLetter, SqlStore
+from edgekit.fleet.collector.store.base import SqlStore
+from edgekit.fleet.collector.store.rows import DeadLetter
 from edgekit.fleet.collector.validate import Rejection, Validator
 from edgekit.fleet.messages import ACKED_KINDS, parse_topic
 from edgekit.fleet.mqtt import DEFAULT_SESSION_EXPIRY_S, connect_kwargs, make_client

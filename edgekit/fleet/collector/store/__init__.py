@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 from edgekit.errors import ConfigError
-from edgekit.fleet.collector.store.base import (BatchOutcome, DeadLetter, DeadLetterRow, DeviceRow, Gap, ResultRow, SqlStore,
-                                      Store, TelemetryRow, Tx, ViolationRow)
+from edgekit.fleet.collector.store.base import SqlStore, Store
+from edgekit.fleet.collector.store.rows import (BatchOutcome, DeadLetter, DeadLetterRow, DeviceRow, Gap, ResultRow,
+                                                TelemetryRow, ViolationRow)
+from edgekit.fleet.collector.store.tx import Tx
 
 __all__ = ["open_store", "Store", "SqlStore", "Tx", "BatchOutcome", "DeadLetter", "DeadLetterRow", "DeviceRow",
            "Gap", "ResultRow", "TelemetryRow", "ViolationRow"]
