@@ -118,9 +118,3 @@ def toolchain_versions() -> dict | None:
 
     chain = find_toolchain()
     return dict(chain.versions) if chain is not None else None
-
-
-def to_tflite(onnx_path: Path, out_dir: Path, *, precision: str, calibration: dict | None) -> Path:
-    from edgekit.builder import tflite
-
-    return Path(tflite.convert_tflite(Path(onnx_path), Path(out_dir), precision=precision, calibration=calibration))

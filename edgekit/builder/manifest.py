@@ -1,33 +1,59 @@
-"""The build manifest (``manifest.json``) and the one-line summary."""
+"""The build manifest (``manifest.json``) and the one-line summary.
+
+The pipeline hands over plain facts (:class:`BuildFacts`): this module knows nothing of how a build ran.
+"""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import datetime, timezone
-from typing import TYPE_CHECKING
+from pathlib import Path
+from typing import Any
 
 import onnx
 
 from edgekit.builder import convert
 from edgekit.builder.onnxio import default_opset
-from edgekit.builder.package import SCHEMA, SCHEMA_VERSION, toolchain_versions
+from edgekit.builder.package import SCHEMA, SCHEMA_VERSION, Artifact, toolchain_versions
 from edgekit.runtime import open_session
-
-if TYPE_CHECKING:
-    from edgekit.builder.pipeline import Attempt, _Build
+from edgekit.targets import Target
 
 
-def _specs(b: "_Build", artifact_path) -> tuple[list[dict], list[dict]]:
+@dataclass(frozen=True)
+class BuildFacts:
+    """What the manifest records of one build: the source, the target, and the attempt that shipped."""
+
+    stem: str                         # the model's name (source file stem)
+    model_path: Path                  # the source model
+    model_sha256: str
+    target: Target
+    load_facts: dict                  # facts of the load and optimize passes
+    optimize_facts: dict
+    verification: dict                # how the accuracy gate ran (verify.describe)
+    notes: list[str]
+    precision: str                    # the shipped attempt: precision, model, artifacts and their checks
+    model: Path
+    artifacts: list[Artifact]
+    checks: list[Any]                 # verify.ArtifactCheck per artifact (.artifact, .to_json())
+    passed: bool
+    quantization: dict
+    tflite: dict | None
+    conversion: dict
+    attempts: list[dict]              # every attempt's summary, in order (Attempt.to_json())
+
+
+def _specs(artifact_path) -> tuple[list[dict], list[dict]]:
     s = open_session(artifact_path)
     return [t.to_json() for t in s.inputs], [t.to_json() for t in s.outputs]
 
 
-def _deployment(b: "_Build", att: "Attempt") -> dict:
-    t = b.target
-    onnx_name = next((a.name for a in att.artifacts if a.format == "onnx"), None)
+def _deployment(f: BuildFacts) -> dict:
+    t = f.target
+    onnx_name = next((a.name for a in f.artifacts if a.format == "onnx"), None)
     dep: dict = {"runtimes": list(t.runtimes), "device_onnxruntime_version": t.onnxruntime_version}
     if t.family == "jetson" and onnx_name:
-        engine = f"{b.stem}-{t.name}-{att.precision}-trt{t.tensorrt_version or 'X'}.engine"
-        dep["trtexec"] = convert.trtexec_command(onnx_name, att.precision, engine)
+        engine = f"{f.stem}-{t.name}-{f.precision}-trt{t.tensorrt_version or 'X'}.engine"
+        dep["trtexec"] = convert.trtexec_command(onnx_name, f.precision, engine)
         dep["tensorrt_version"] = t.tensorrt_version
         dep["engine_note"] = ("TensorRT engines are specific to the GPU and TensorRT version: build the engine "
                               "on the device with the trtexec command, or let onnxruntime's TensorRT provider "
@@ -35,40 +61,40 @@ def _deployment(b: "_Build", att: "Attempt") -> dict:
     return dep
 
 
-def assemble_manifest(b: "_Build", att: "Attempt", attempts: list["Attempt"]) -> dict:
-    t = b.target
-    model = onnx.load(str(att.model), load_external_data=False)
-    main = next((a for a in att.artifacts if a.format in ("onnx", "ort")), att.artifacts[0])
-    inputs, outputs = _specs(b, main.source)
-    source_bytes = b.model_path.stat().st_size
+def assemble_manifest(f: BuildFacts) -> dict:
+    t = f.target
+    model = onnx.load(str(f.model), load_external_data=False)
+    main = next((a for a in f.artifacts if a.format in ("onnx", "ort")), f.artifacts[0])
+    inputs, outputs = _specs(main.source)
+    source_bytes = f.model_path.stat().st_size
     artifacts = []
-    for a in att.artifacts:
+    for a in f.artifacts:
         d = a.to_json()
         if a.format in ("onnx", "ort", "tflite"):
             d["size_ratio_vs_source"] = round(source_bytes / max(1, d["bytes"]), 3)
         artifacts.append(d)
-    checks = {c.artifact: c.to_json() for c in att.checks}
+    checks = {c.artifact: c.to_json() for c in f.checks}
     verification = {
-        **verify_description(b),
-        "passed": att.passed,
+        **f.verification,
+        "passed": f.passed,
         "artifacts": checks,
     }
-    quant = dict(att.quantization)
+    quant = dict(f.quantization)
     quant.setdefault("nodes_excluded", [])
     manifest = {
         "schema": SCHEMA,
         "schema_version": SCHEMA_VERSION,
         "built_at": datetime.now(timezone.utc).isoformat(timespec="seconds").replace("+00:00", "Z"),
         "model": {
-            "name": b.stem, "source": str(b.model_path), "sha256": b.runner.file_hash(b.model_path),
-            "bytes": source_bytes, "source_opset": b.load_facts["source_opset"],
-            "source_ir_version": b.load_facts["source_ir_version"],
+            "name": f.stem, "source": str(f.model_path), "sha256": f.model_sha256,
+            "bytes": source_bytes, "source_opset": f.load_facts["source_opset"],
+            "source_ir_version": f.load_facts["source_ir_version"],
         },
         "target": {
             "name": t.name, "family": t.family, "arch": t.arch, "cpu": t.cpu,
             "max_opset": t.max_opset, "max_ir_version": t.max_ir_version,
         },
-        "precision": att.precision,
+        "precision": f.precision,
         "opset": default_opset(model),
         "ir_version": int(model.ir_version),
         "artifacts": artifacts,
@@ -76,26 +102,20 @@ def assemble_manifest(b: "_Build", att: "Attempt", attempts: list["Attempt"]) ->
         "outputs": outputs,
         "quantization": quant,
         "verification": verification,
-        "execution_providers": convert.execution_provider_config(t.execution_providers, att.precision,
+        "execution_providers": convert.execution_provider_config(t.execution_providers, f.precision,
                                                                  cpu_cores=t.cpu_cores),
-        "deployment": _deployment(b, att),
-        "tflite": att.tflite if att.tflite is not None else {"status": "not requested by the target profile"},
-        "passes": {"load": b.load_facts, "optimize": b.optimize_facts, **att.conversion},
-        "attempts": [a.to_json() for a in attempts],
+        "deployment": _deployment(f),
+        "tflite": f.tflite if f.tflite is not None else {"status": "not requested by the target profile"},
+        "passes": {"load": f.load_facts, "optimize": f.optimize_facts, **f.conversion},
+        "attempts": list(f.attempts),
         "toolchain": toolchain_versions(),
-        "notes": list(b.notes),
+        "notes": list(f.notes),
     }
-    if att.tflite and att.tflite.get("status") == "skipped":
-        manifest["notes"].append(f"tflite: {att.tflite['reason']}")  # the reason starts with "skipped —"
-    elif att.tflite and att.tflite.get("status") == "failed":
-        manifest["notes"].append(f"tflite: failed — {att.tflite['reason']}; no .tflite artifact shipped")
+    if f.tflite and f.tflite.get("status") == "skipped":
+        manifest["notes"].append(f"tflite: {f.tflite['reason']}")  # the reason starts with "skipped —"
+    elif f.tflite and f.tflite.get("status") == "failed":
+        manifest["notes"].append(f"tflite: failed — {f.tflite['reason']}; no .tflite artifact shipped")
     return manifest
-
-
-def verify_description(b: "_Build") -> dict:
-    from edgekit.builder import verify
-
-    return verify.describe(b.verify_cfg, b.verify_samples, b.reference_info)
 
 
 def summary_line(m: dict) -> str:

@@ -18,13 +18,13 @@ import numpy as np
 import onnx
 from pydantic import ValidationError
 
-from edgekit.builder import convert, load, optimize, qdq_debug, quantize, verify
+from edgekit.builder import convert, load, optimize, qdq_debug, quantize, tflite, verify
 from edgekit.builder.cache import PassCache, check_cache_dir, default_cache_dir
 from edgekit.builder.data import SampleSet, check_generatable, generated_samples, input_specs, load_samples
-from edgekit.builder.manifest import assemble_manifest, summary_line
+from edgekit.builder.manifest import BuildFacts, assemble_manifest, summary_line
 from edgekit.builder.package import Artifact, check_out_dir, write_output
 from edgekit.builder.progress import Progress, SilentProgress
-from edgekit.builder.runner import PassRunner
+from edgekit.builder.runner import Pass, PassRunner
 from edgekit.runtime.ort import runtime_reason
 from edgekit.errors import BuildError, ConfigError, EdgekitError, ModelError
 from edgekit.targets import Target, Tolerances, load_target
@@ -147,9 +147,9 @@ class _Build:
         min_opset = load.PER_CHANNEL_MIN_OPSET if needs_13 and t.max_opset >= load.PER_CHANNEL_MIN_OPSET else None
         cfg = load.LoadConfig(t.name, t.max_opset, t.max_ir_version, min_opset)
         out = self.runner.run(
-            load.NAME, cfg, [self.model_path],
-            lambda d: ({"model.onnx": d / "model.onnx"}, load.run(self.model_path, d / "model.onnx", cfg, first)),
-            label=f"checking {self.model_path.name}",
+            Pass(load.NAME, cfg,
+                 lambda d: ({"model.onnx": d / "model.onnx"}, load.run(self.model_path, d / "model.onnx", cfg, first))),
+            [self.model_path], label=f"checking {self.model_path.name}",
             describe=lambda f: f"opset {f['opset']}, IR {f['ir_version']}, {f['constants_moved']} constants moved")
         self.loaded, self.load_facts = out.files["model.onnx"], out.facts
         specs = input_specs(onnx.load(str(self.loaded), load_external_data=False))
@@ -159,9 +159,9 @@ class _Build:
             self.eval = load_samples(Path(eval_data), specs, role="eval")
         ocfg = optimize.OptimizeConfig(t.name, t.max_ir_version)
         out = self.runner.run(
-            optimize.NAME, ocfg, [self.loaded],
-            lambda d: ({"model.onnx": d / "model.onnx"}, optimize.run(self.loaded, d / "model.onnx", ocfg)),
-            label="onnxruntime basic graph optimizations (portable)",
+            Pass(optimize.NAME, ocfg,
+                 lambda d: ({"model.onnx": d / "model.onnx"}, optimize.run(self.loaded, d / "model.onnx", ocfg))),
+            [self.loaded], label="onnxruntime basic graph optimizations (portable)",
             describe=lambda f: f"{f['nodes_before']} → {f['nodes_after']} nodes, level {f['level']}")
         self.optimized, self.optimize_facts = out.files["model.onnx"], out.facts
         self._prepare_reference(specs)
@@ -189,6 +189,16 @@ class _Build:
             raise ModelError(f"{self.model_path}: running the fp32 model on the {kind} data fails: "
                              f"{runtime_reason(exc)}; check that the data fits what the model expects") from None
         self.progress.done("reference", f"fp32 outputs of {samples.count} {kind} samples")
+
+    def facts(self, att: Attempt, attempts: list[Attempt]) -> BuildFacts:
+        """What the manifest records of this build, shipping ``att``."""
+        return BuildFacts(
+            stem=self.stem, model_path=self.model_path, model_sha256=self.runner.file_hash(self.model_path),
+            target=self.target, load_facts=self.load_facts, optimize_facts=self.optimize_facts,
+            verification=verify.describe(self.verify_cfg, self.verify_samples, self.reference_info),
+            notes=self.notes, precision=att.precision, model=att.model, artifacts=att.artifacts, checks=att.checks,
+            passed=att.passed, quantization=att.quantization, tflite=att.tflite, conversion=att.conversion,
+            attempts=[a.to_json() for a in attempts])
 
     # --- one precision --------------------------------------------------------------------
     def attempt(self, precision: str) -> Attempt:
@@ -218,10 +228,9 @@ class _Build:
         if qcfg.nodes_to_exclude:
             what += f", {len(qcfg.nodes_to_exclude)} nodes kept in float"
         return self.runner.run(
-            quantize.NAME, qcfg, [self.optimized],
-            lambda d: ({"model.onnx": d / "model.onnx"},
-                       quantize.run(self.optimized, d / "model.onnx", qcfg, samples)),
-            label=what, describe=lambda f: f.get("method", ""))
+            Pass(quantize.NAME, qcfg, lambda d: ({"model.onnx": d / "model.onnx"},
+                                                 quantize.run(self.optimized, d / "model.onnx", qcfg, samples))),
+            [self.optimized], label=what, describe=lambda f: f.get("method", ""))
 
     def _attempt_int8(self) -> Attempt:
         mode = quantize.choose_int8_mode(onnx.load(str(self.optimized), load_external_data=False))
@@ -280,8 +289,7 @@ class _Build:
             ocfg = convert.OrtFormatConfig(t.name, optimization_style=style, target_platform="arm")
             src = att.model
             out = self.runner.run(
-                convert.NAME, ocfg, [src],
-                lambda d: self._ort_files(src, d, ocfg),
+                Pass(convert.NAME, ocfg, lambda d: self._ort_files(src, d, ocfg)), [src],
                 label=f"ORT format ({style}, arm)", describe=lambda f: f.get("command", ""))
             att.conversion["convert-ort"] = out.facts
             arts.append(Artifact(f"{self.stem}.ort", out.files["model.ort"], "ort", att.precision))
@@ -324,13 +332,11 @@ class _Build:
         if tfl_prec == "int8":
             source = calibration or self.calib or self._calibration_samples()
             calib = {k: v for k, v in source.arrays.items()}
-        cfg = {"target_name": self.target.name, "precision": tfl_prec, "calibration_hash": _samples_hash(
-            calibration or self.calib) if tfl_prec == "int8" else None}
+        cfg = tflite.TFLiteConfig(self.target.name, tfl_prec, _samples_hash(calibration or self.calib)
+                                  if tfl_prec == "int8" else None)
         try:
             out = self.runner.run(
-                "convert-tflite", cfg, [self.optimized],
-                lambda d: ({"model.tflite": convert.to_tflite(self.optimized, d, precision=tfl_prec,
-                                                               calibration=calib)}, {"precision": tfl_prec}),
+                tflite.TFLitePass(self.optimized, cfg, calib), [self.optimized],
                 label=f"TFLite {tfl_prec} via onnx2tf", describe=lambda f: f"{f['precision']} .tflite")
         except BuildError as exc:
             reason = _named(exc, self.optimized, f"{self.stem} ({tfl_prec})")
@@ -409,7 +415,7 @@ def build_model(
         chosen = attempts[-1]
         if not chosen.passed:
             raise BuildError(_failure_line(model_path, tgt, attempts, len(candidates) > 1))
-        manifest = assemble_manifest(b, chosen, attempts)
+        manifest = assemble_manifest(b.facts(chosen, attempts))
         summary = summary_line(manifest)
         progress.start("package", f"writing {out_root / (model_path.stem + '-' + tgt.name)}")
         final = write_output(out_root, f"{model_path.stem}-{tgt.name}", chosen.artifacts, manifest)

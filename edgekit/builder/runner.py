@@ -1,4 +1,7 @@
-"""Runs one pass with its cache: key = sha256(pass name, config, input model hash(es), target name)."""
+"""The build pass contract (:class:`BuildPass`) and the runner that runs one pass with its cache.
+
+Cache key = sha256(pass name, config, input model hash(es), target name, tool versions).
+"""
 
 from __future__ import annotations
 
@@ -6,6 +9,7 @@ import dataclasses
 import shutil
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any, Protocol
 
 from edgekit.builder.cache import PassCache, cache_key
 from edgekit.digest import sha256_file
@@ -17,6 +21,34 @@ PASS_FORMAT_VERSION = 2
 
 # produce(out_dir) -> ({entry name: file path}, facts for the manifest)
 Producer = Callable[[Path], tuple[dict[str, Path], dict]]
+
+
+class BuildPass(Protocol):
+    """What every build pass is to the runner (load, optimize, quantize, convert-ort, convert-tflite).
+
+    ``name`` names the pass in the cache key and the progress display; ``config`` (a dataclass, or a
+    dict) holds everything the output depends on besides the input files; ``produce(out_dir)`` writes
+    the output files into ``out_dir`` and returns ``({entry name: path}, facts for the manifest)``.
+    The runner calls ``produce`` only when the cache has no entry for the same name, config, inputs,
+    target and tool versions.
+    """
+
+    @property
+    def name(self) -> str: ...
+
+    @property
+    def config(self) -> Any: ...
+
+    def produce(self, out_dir: Path) -> tuple[dict[str, Path], dict]: ...
+
+
+@dataclasses.dataclass(frozen=True)
+class Pass:
+    """A :class:`BuildPass` from its three parts, for a pass module that offers a ``run`` function."""
+
+    name: str
+    config: Any
+    produce: Producer
 
 
 @dataclasses.dataclass
@@ -49,11 +81,11 @@ class PassRunner:
             self._hashes[path] = sha256_file(path)
         return self._hashes[path]
 
-    def run(self, name: str, config, inputs: list[Path], produce: Producer, *, label: str,
-            extra_key: dict | None = None, describe: Callable[[dict], str] = lambda f: "") -> PassOutput:
+    def run(self, step: BuildPass, inputs: list[Path], *, label: str,
+            describe: Callable[[dict], str] = lambda f: "") -> PassOutput:
+        """Run ``step`` on ``inputs`` (or take its output from the cache)."""
+        name, config = step.name, step.config
         cfg = dataclasses.asdict(config) if dataclasses.is_dataclass(config) else dict(config)
-        if extra_key:
-            cfg = {**cfg, **extra_key}
         keyed = {**cfg, "_tools": self._versions}
         key = cache_key(name, keyed, "+".join(self.file_hash(p) for p in inputs), self.target_name)
         self.progress.start(name, label)
@@ -68,7 +100,7 @@ class PassRunner:
         if out.exists():
             shutil.rmtree(out)
         out.mkdir(parents=True)
-        files, facts = produce(out)
+        files, facts = step.produce(out)
         stored = self.cache.put(key, files, {"pass": name, "config": cfg, "facts": facts})
         if stored is not None:
             files = {f: stored.file(f) for f in files}

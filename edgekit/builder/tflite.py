@@ -16,6 +16,7 @@ import re
 import shutil
 import subprocess
 import tempfile
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
@@ -26,6 +27,8 @@ from edgekit.builder.toolchain import INSTALL_HINT, Toolchain, clean_env, find_t
 from edgekit.errors import BuildError
 
 Precision = Literal["fp32", "fp16", "int8"]
+
+NAME = "convert-tflite"
 
 #: onnx2tf's output file for each precision, after the model's base name.
 OUTPUT_SUFFIX = {"fp32": "_float32.tflite", "fp16": "_float16.tflite", "int8": "_full_integer_quant.tflite"}
@@ -101,6 +104,28 @@ def convert_tflite(onnx_path: Path, out_dir: Path, *, precision: Precision,
         finally:
             partial.unlink(missing_ok=True)
     return final
+
+
+@dataclass(frozen=True)
+class TFLiteConfig:
+    target_name: str
+    precision: str
+    calibration_hash: str | None = None  # int8: the calibration samples' hash (they are not in the key)
+
+
+@dataclass(frozen=True)
+class TFLitePass:
+    """TFLite conversion as a :class:`~edgekit.builder.runner.BuildPass`: ``model.tflite``, facts ``{precision}``."""
+
+    source: Path
+    config: TFLiteConfig
+    calibration: dict | None = None   # int8: input name -> calibration array
+    name: str = NAME
+
+    def produce(self, out_dir: Path) -> tuple[dict[str, Path], dict]:
+        path = convert_tflite(Path(self.source), Path(out_dir), precision=self.config.precision,
+                              calibration=self.calibration)
+        return {"model.tflite": Path(path)}, {"precision": self.config.precision}
 
 
 def _load(path: Path) -> onnx.ModelProto:

@@ -8,7 +8,8 @@ import sys
 import time
 from pathlib import Path
 
-from edgekit.builder.toolchain import ENV_NAME, PINS, default_toolchain_dir, find_toolchain, install_tflite
+from edgekit.builder.toolchain import ENV_NAME, PINS, default_toolchain_dir, find_toolchain
+from edgekit.builder.toolchain_install import install_tflite
 
 #: Toolchain kinds the command knows (name -> what it provides).
 KINDS = {"tflite": f"{PINS[0]} in its own virtual environment (TFLite fp32/fp16/int8 from ONNX)"}

@@ -18,7 +18,8 @@ from onnx import TensorProto, helper, numpy_helper
 
 from edgekit.builder.tflite import (SAMPLE_FILE, adapt_feeds, adapt_outputs, convert_tflite, last_error_line,
                                   run_tflite)
-from edgekit.builder.toolchain import find_toolchain, install_tflite, tiny_cnn
+from edgekit.builder.toolchain import find_toolchain
+from edgekit.builder.toolchain_install import install_tflite, tiny_cnn
 from edgekit.errors import BuildError, EdgekitError
 from edgekit.runtime.litert import LiteRtSession
 from edgekit.runtime.ort import OrtSession

@@ -13,7 +13,8 @@ import pytest
 
 from edgekit.commands import toolchain as toolchain_command
 from edgekit.builder.toolchain import (ENV_NAME, MARKER_NAME, MARKER_SCHEMA, PINS, REPORTED, default_toolchain_dir,
-                                     find_toolchain, install_tflite)
+                                       find_toolchain)
+from edgekit.builder.toolchain_install import install_tflite
 from edgekit.errors import BuildError, EdgekitError
 
 
