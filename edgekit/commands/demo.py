@@ -1,5 +1,8 @@
 """``edgekit demo``: the whole product on one machine, with nothing to install beyond the package.
 
+The simulated devices are :func:`edgekit.fleet.device.demo.run_demo_device`; this module builds,
+starts the broker and collector, and prints the report.
+
 1. build the bundled digits CNN for each target family (Jetson, Raspberry Pi, phone);
 2. start a broker (the embedded default, unless --broker is given) and a collector
    with a SQLite store;
@@ -14,7 +17,6 @@
 from __future__ import annotations
 
 import logging
-import threading
 import time
 from pathlib import Path
 
@@ -58,68 +60,9 @@ def _build_all(families: list[str], out: Path) -> dict[str, object]:
     return builds
 
 
-def _run_device(family: str, build, broker, out: Path, args) -> dict:
-    """One simulated device: an agent with telemetry every second and one benchmark of its build."""
-    from edgekit.bench.runner import run_bench
-    from edgekit.bench.settings import BenchSettings
-    from edgekit.fleet.device.agent import Agent
-    from edgekit.fleet.device.reporter import Reporter
-    from edgekit.fleet.device.spool import Spool
-    from edgekit.sensors.detect import open_power_source
-    from edgekit.sensors.thermal import ThermalReader
-    from edgekit.targets import load_target
-
-    target = load_target(build.manifest["target"]["name"])
-    device_id = f"demo-{family}"
-    power = open_power_source(args.power, target=target)
-    reader = ThermalReader(Path("/sys"))
-    thermal = reader.read if (reader.zones or reader.cooling or reader.cpus) else None
-    results: list[dict] = []
-
-    def bench() -> dict:
-        settings = BenchSettings(duration_s=args.bench_duration, warmup_s=0.5, idle_s=1.0, power=args.power,
-                                 target=target.name, device_id=device_id)
-        doc = run_bench(build.output_dir, settings, log=lambda m: None)
-        results.append(doc)
-        return doc
-
-    spool = Spool(out / "spool" / f"{device_id}.db")
-    reporter = Reporter(broker, spool, fleet="demo", device_id=device_id, target=target.name)
-    agent = Agent(reporter, power=power, thermal=thermal, interval_s=1.0, sample_hz=5.0, bench=bench,
-                  every_s=3600.0, first_bench_after_s=0.5)
-    reporter.start()
-    runner = threading.Thread(target=agent.run, name=f"agent-{device_id}", daemon=True)
-    runner.start()
-    deadline = time.monotonic() + args.bench_duration + 60
-    while time.monotonic() < deadline and not (agent.stats.benches_run + agent.stats.bench_failures >= 1
-                                                and agent.stats.telemetry_sent >= 3):
-        time.sleep(0.1)
-    agent.stop()
-    runner.join(10)
-    drained = reporter.wait_drained(30)
-    reporter.stop()
-    pending = spool.stats().pending
-    spool.close()
-    power.close()
-    if agent.stats.bench_failures:
-        raise EdgekitError(f"{device_id}: the benchmark of {build.output_dir} failed; run `edgekit bench "
-                           f"{build.output_dir}` to see why")
-    if not drained or pending:
-        raise EdgekitError(f"{device_id}: {pending} message(s) were not confirmed by the collector; "
-                           f"they stay in {spool.path}")
-    doc = results[0]
-    energy = doc.get("energy") or {}
-    power_doc = doc.get("power") or {}
-    how = f"{power_doc.get('source', 'no sensor')}{' ESTIMATE' if power_doc.get('estimated') else ''}"
-    e = energy.get("total_mj_per_inference")
-    _say(f"  device {device_id:<12} {target.name:<17} p50 {doc['latency']['p50_ms']:.3f} ms, "
-         f"{'%.4g mJ/inference' % e if e is not None else 'no energy figure'} ({how}); "
-         f"{agent.stats.telemetry_sent} telemetry + 1 result confirmed")
-    return doc
-
-
 def run(args) -> int:
     from edgekit.fleet.broker import EmbeddedBroker
+    from edgekit.fleet.device.demo import run_demo_device
     from edgekit.fleet.collector.budgets import Budgets
     from edgekit.fleet.collector.ingest import Collector, CollectorConfig
     from edgekit.fleet.messages import parse_broker_url
@@ -162,7 +105,9 @@ def run(args) -> int:
         try:
             _say("3/4 devices: telemetry every 1 s and one benchmark each, reported over MQTT")
             for family in families:
-                _run_device(family, builds[family], broker, out, args)
+                line = run_demo_device(family, builds[family].output_dir, builds[family].manifest["target"]["name"],
+                                       broker, out / "spool", bench_duration_s=args.bench_duration, power=args.power)
+                _say(line)
         finally:
             collector.stop()
         _say("4/4 budgets checked by the collector; fleet report:")
