@@ -2,14 +2,11 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any, Iterable
+from typing import Any, Iterable
 
 from edgekit.fleet.collector.store.rows import (RESULT_COLS, TELEMETRY_COLS, VIOLATION_COLS, BatchOutcome, DeadLetter,
                                                 Gap, ViolationRow, result_params, telemetry_params, violation_row)
 from edgekit.fleet.records import Message
-
-if TYPE_CHECKING:
-    from edgekit.fleet.collector.store.base import SqlStore
 
 DEAD_LETTER_HEAD_BYTES = 1024
 
@@ -17,7 +14,7 @@ DEAD_LETTER_HEAD_BYTES = 1024
 class Tx:
     """One open transaction. Built by a store; used only inside :meth:`Store.run`."""
 
-    def __init__(self, store: "SqlStore", cur):
+    def __init__(self, store, cur):  # store: the SqlStore that opened the transaction
         self.store = store
         self.cur = cur
 
