@@ -22,7 +22,7 @@ from edgekit.digest import sha256_file
 from edgekit.errors import BuildError, ConfigError
 
 MANIFEST = "manifest.json"
-SCHEMA = "edgekit.builder-manifest"
+SCHEMA = "edgekit.build-manifest"
 SCHEMA_VERSION = 1
 
 
