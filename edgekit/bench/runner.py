@@ -28,7 +28,7 @@ from edgekit.bench.stats import latency_stats
 from edgekit.bench.thermal import summarize as summarize_thermal
 from edgekit.bench.validity import evaluate as evaluate_validity
 from edgekit.bench.window import idle_window, load_target, wait_for_sample_after
-from edgekit.errors import ConfigError, EdgekitError, SensorError
+from edgekit.errors import EdgekitError, SensorError
 from edgekit.runtime import open_session
 
 Log = Callable[[str], None]
