@@ -37,6 +37,14 @@ def test_nothing_is_imported_by_name():
     assert not found, f"load modules with a plain import statement, not by name: {found}"
 
 
+def test_argparse_only_in_the_command_layer():
+    commands = PACKAGE / "commands"
+    uses = re.compile(r"^\s*(import argparse|from argparse )", re.M)
+    found = [str(p.relative_to(REPO)) for p in _modules()
+             if commands not in p.parents and uses.search(p.read_text(encoding="utf-8"))]
+    assert not found, f"stage packages hold no argparse code; move it to edgekit/commands/: {found}"
+
+
 def test_no_import_circle_between_modules():
     graph = grimp.build_graph("edgekit")
     circles = []
