@@ -1,7 +1,7 @@
 """Build benchmark: what int8 and fp16 buy over fp32 for the Raspberry Pi 5 profile, measured here.
 
 For each model (the bundled digits CNN; EfficientNet-Lite0 when `edgekit models pull efficientnet-lite0`
-can provide it) this builds fp32, fp16 and int8 for ``rpi5`` with ``edgekit.build.build_model`` (so every
+can provide it) this builds fp32, fp16 and int8 for ``rpi5`` with ``edgekit.builder.build_model`` (so every
 artifact went through the accuracy gate), then runs the three ``.onnx`` artifacts side by side in one
 process with onnxruntime on this machine: batch 1, the same input for all, runs interleaved round-robin so
 background load hits every variant alike. Printed per variant: file size, median / p90 latency, and ratios
@@ -31,7 +31,7 @@ import numpy as np
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
-from edgekit.build import build_model  # noqa: E402
+from edgekit.builder import build_model  # noqa: E402
 from edgekit.errors import EdgekitError  # noqa: E402
 from edgekit.runtime import open_session  # noqa: E402
 from edgekit.targets import load_target  # noqa: E402

@@ -1,5 +1,5 @@
 import sys
 
-from edgekit.cli import main
+from edgekit.commands.main import main
 
 sys.exit(main())

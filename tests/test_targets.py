@@ -14,7 +14,7 @@ import onnxruntime as ort
 import pytest
 from onnx import TensorProto, helper
 
-from edgekit.cli import main
+from edgekit.commands.main import main
 from edgekit.errors import ConfigError
 from edgekit.targets import (
     ALIASES,

@@ -31,6 +31,7 @@ from edgekit.bench.sampler import Sampler, SharedSource
 from edgekit.bench.settings import BenchSettings
 from edgekit.bench.thermal import summarize as summarize_thermal
 from edgekit.bench.validity import evaluate as evaluate_validity
+from edgekit.bench.window import idle_window, load_target, wait_for_sample_after
 from edgekit.errors import ConfigError, SensorError
 from edgekit.sensors.commands import require_command, run_command
 
@@ -212,11 +213,10 @@ def run_android_bench(path: Path, s: BenchSettings, *, log) -> dict:
     artifact = resolve_artifact(path, prefer=("tflite", "ort", "onnx"))
     fmt = artifact.format
     phone = Phone(s.adb_serial)
-    from edgekit.bench.runner import _idle, _load_target, _wait_for_sample_after, artifact_json, energy_json, power_json
     from edgekit.sensors.detect import open_power_source
 
     target_name = s.target or artifact.target
-    target = _load_target(target_name, explicit=bool(s.target))
+    target = load_target(target_name, explicit=bool(s.target))
     # refuses a charging phone; shared: the sampler thread and this one use its one adb shell
     source = SharedSource(open_power_source("android", adb_serial=s.adb_serial))
     try:
@@ -230,15 +230,15 @@ def run_android_bench(path: Path, s: BenchSettings, *, log) -> dict:
         states = []
         sampler.start()
         try:
-            _wait_for_sample_after(sampler, time.monotonic(), 2.0 + 2.0 / sampler.sample_hz)
-            idle_before = _idle(sampler, s.idle_s) if s.idle_s > 0 else None
+            wait_for_sample_after(sampler, time.monotonic(), 2.0 + 2.0 / sampler.sample_hz)
+            idle_before = idle_window(sampler, s.idle_s) if s.idle_s > 0 else None
             states.append(source.battery_state())
             budget = (s.duration_s or 0) * 2 + s.warmup_s + 120 + (s.iterations or 0)
             out = phone.shell(cmd, timeout_s=budget)
             t_end = time.monotonic()
             states.append(source.battery_state())
-            idle_after = _idle(sampler, s.idle_s) if s.idle_s > 0 else None
-            _wait_for_sample_after(sampler, (idle_after or (0, t_end))[1], 2.0 + 2.0 / sampler.sample_hz)
+            idle_after = idle_window(sampler, s.idle_s) if s.idle_s > 0 else None
+            wait_for_sample_after(sampler, (idle_after or (0, t_end))[1], 2.0 + 2.0 / sampler.sample_hz)
         finally:
             sampler.stop()
     finally:
@@ -254,8 +254,8 @@ def run_android_bench(path: Path, s: BenchSettings, *, log) -> dict:
     lat = _latency(fmt, parsed, window_s)
     rep = energy_report(sampler.trace(), run=run, inferences=lat["count"], resolution_w=source.info.resolution_w,
                         idle_before=idle_before, idle_after=idle_after)
-    power = power_json(sampler, rep, run, source.info)
-    energy = energy_json(rep, estimated=False)
+    power = resultdoc.power_json(sampler, rep, run, source.info)
+    energy = resultdoc.energy_json(rep, estimated=False)
     battery = battery_summary(source, states, rep, run, target)
     th = summarize_thermal(sampler.thermal_snapshots(), run=run, back_to_back=s.rate_hz is None)
     if sampler.thermal_error:
@@ -265,13 +265,11 @@ def run_android_bench(path: Path, s: BenchSettings, *, log) -> dict:
     name = "benchmark_model" if fmt == "tflite" else "onnxruntime_perf_test"
     runtime = {"name": name, "version": "on-device binary", "providers_requested": [], "providers": ["cpu"],
                "missing_providers": [], "threads": s.threads}
-    settings = {"duration_s": s.duration_s, "iterations": s.iterations, "warmup_s": s.warmup_s, "rate_hz": s.rate_hz,
-                "threads": s.threads, "idle_s": s.idle_s, "power": s.power, "sample_hz": s.sample_hz,
-                "input": "generated", "input_samples": 1, "sysfs_root": str(s.sysfs_root), "adb_serial": s.adb_serial}
+    settings = {**resultdoc.settings_json(s, input_samples=1), "input": "generated"}  # the binary generates them
     if s.input_npz:
         log("edgekit: warning: --input is not passed to the phone's benchmark binary; it feeds generated inputs")
     return resultdoc.build(
-        device=device, artifact=artifact_json(artifact), runtime=runtime, settings=settings, latency=lat, rate=None,
+        device=device, artifact=resultdoc.artifact_json(artifact), runtime=runtime, settings=settings, latency=lat, rate=None,
         power=power, energy=energy, thermal=th.to_json() if th else None, battery=battery, flags=flags, measured_at=measured_at,
         android={"serial": s.adb_serial, "binary": binary, "command": cmd,
                  "timings_line": parsed.get("timings_line")})

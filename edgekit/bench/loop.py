@@ -56,43 +56,72 @@ def run_loop(infer: Callable[[int], object], *, duration_s: float | None = None,
     if (duration_s is None) == (iterations is None):
         raise ValueError("give exactly one of duration_s and iterations")
     r = LoopResult(rate_hz=rate_hz)
-    i = 0
+    calls = _Calls(infer, clock)
     t0 = clock()
-    infer(i)
-    i += 1
+    calls.run()
     r.first_inference_s = clock() - t0
     r.warmup_start_s = t0
     while clock() - t0 < warmup_s:
-        infer(i)
-        i += 1
+        calls.run()
         r.warmup_count += 1
-    next_check = clock() + check_every_s
-
-    def _maybe_check(now: float) -> None:
-        nonlocal next_check
-        if check is not None and now >= next_check:
-            check()
-            next_check = now + check_every_s
-
-    lat = r.latencies_s
+    checker = _Checker(check, check_every_s, clock() + check_every_s)
     if rate_hz is None:
-        start = clock()
-        r.t_start_s = start
-        end_by = start + duration_s if duration_s is not None else None
-        while True:
-            a = clock()
-            if end_by is not None and a >= end_by:
-                break
-            if iterations is not None and len(lat) >= iterations:
-                break
-            infer(i)
-            b = clock()
-            i += 1
-            lat.append(b - a)
-            _maybe_check(b)
-        r.t_end_s = clock()
-        return r
+        _back_to_back(r, calls, checker, duration_s, iterations, clock)
+    else:
+        _fixed_rate(r, calls, checker, duration_s, iterations, rate_hz, clock, sleep)
+    return r
 
+
+class _Calls:
+    """``infer`` with its running sample index; :meth:`timed` returns the call's start and end."""
+
+    def __init__(self, infer: Callable[[int], object], clock: Callable[[], float]):
+        self.infer, self.clock, self.i = infer, clock, 0
+
+    def run(self) -> None:
+        self.infer(self.i)
+        self.i += 1
+
+    def timed(self) -> tuple[float, float]:
+        a = self.clock()
+        self.run()
+        return a, self.clock()
+
+
+@dataclass
+class _Checker:
+    check: Callable[[], None] | None
+    every_s: float
+    next_s: float
+
+    def maybe(self, now: float) -> None:
+        if self.check is not None and now >= self.next_s:
+            self.check()
+            self.next_s = now + self.every_s
+
+
+def _back_to_back(r: LoopResult, calls: _Calls, checker: _Checker, duration_s: float | None,
+                  iterations: int | None, clock: Callable[[], float]) -> None:
+    lat = r.latencies_s
+    start = clock()
+    r.t_start_s = start
+    end_by = start + duration_s if duration_s is not None else None
+    while True:
+        a = clock()
+        if end_by is not None and a >= end_by:
+            break
+        if iterations is not None and len(lat) >= iterations:
+            break
+        calls.run()
+        b = clock()
+        lat.append(b - a)
+        checker.maybe(b)
+    r.t_end_s = clock()
+
+
+def _fixed_rate(r: LoopResult, calls: _Calls, checker: _Checker, duration_s: float | None, iterations: int | None,
+                rate_hz: float, clock: Callable[[], float], sleep: Callable[[float], None]) -> None:
+    lat = r.latencies_s
     period = 1.0 / rate_hz
     start = clock()
     r.t_start_s = start
@@ -107,10 +136,7 @@ def run_loop(infer: Callable[[int], object], *, duration_s: float | None = None,
         now = clock()
         if due > now:
             sleep(due - now)
-        a = clock()
-        infer(i)
-        b = clock()
-        i += 1
+        a, b = calls.timed()
         lat.append(b - a)
         lags.append(a - due)
         r.arrivals += 1
@@ -124,7 +150,7 @@ def run_loop(infer: Callable[[int], object], *, duration_s: float | None = None,
             k = k_next
         else:
             k += 1
-        _maybe_check(b)
+        checker.maybe(b)
     now = clock()
     if now < end_by:  # the idle gap after the last inference belongs to the window
         sleep(end_by - now)
@@ -132,4 +158,3 @@ def run_loop(infer: Callable[[int], object], *, duration_s: float | None = None,
     if lags:
         r.start_lag_ms_mean = float(np.mean(lags) * 1e3)
         r.start_lag_ms_max = float(np.max(lags) * 1e3)
-    return r

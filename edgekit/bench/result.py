@@ -10,6 +10,10 @@ from pathlib import Path
 import jsonschema
 
 from edgekit.atomicfile import write_atomic
+from edgekit.bench.artifact import Artifact
+from edgekit.bench.energy import EnergyReport, WindowEnergy
+from edgekit.bench.sampler import Sampler
+from edgekit.bench.settings import BenchSettings
 from edgekit.errors import EdgekitError
 
 SCHEMA_NAME = "edgekit.result"
@@ -85,3 +89,59 @@ def write(doc: dict, path: Path) -> None:
     if not path.parent.is_dir():
         raise EdgekitError(f"{path.parent}: no such directory for --out; create it first")
     write_atomic(path, json.dumps(doc, indent=2) + "\n")
+
+
+# ------------------------------------------------------------ document sections
+
+def _window_json(w: WindowEnergy | None) -> dict | None:
+    if w is None:
+        return None
+    return {"duration_s": w.duration_s, "energy_j": w.energy_j, "avg_power_w": w.avg_power_w,
+            "peak_power_w": w.peak_power_w, "samples": w.samples, "mean_interval_s": w.mean_interval_s,
+            "max_interval_s": w.max_interval_s, "uncertainty_j": w.uncertainty_j, "covered": w.covered}
+
+
+def power_json(sampler: Sampler, rep: EnergyReport, run: tuple[float, float], info,
+               *, sample_hz: float | None = None) -> dict:
+    """``sample_hz`` overrides the sampler's rate for sources that were not polled (a meter trace)."""
+    polled = sample_hz is None
+    return {
+        "source": info.name, "scope": info.scope, "description": info.description, "rails": list(info.rails),
+        "estimated": bool(info.estimated), "has_counter": bool(info.has_counter),
+        "sample_hz": sampler.sample_hz if polled else sample_hz,
+        "achieved_hz": rep.run.samples / rep.run.duration_s,
+        "samples": rep.run.samples,
+        "samples_read": sampler.samples_read if polled else rep.run.samples,
+        "samples_kept": sampler.samples_kept if polled else rep.run.samples,
+        "decimation": sampler.decimation, "late_ticks": sampler.late_ticks if polled else 0,
+        "resolution_w": info.resolution_w,
+        "idle_w": rep.idle_power_w,
+        "idle_before_w": rep.idle_before.avg_power_w if rep.idle_before else None,
+        "idle_after_w": rep.idle_after.avg_power_w if rep.idle_after else None,
+        "avg_w": rep.run.avg_power_w, "peak_w": rep.run.peak_power_w,
+        "rails_avg_w": sampler.rails_mean_w(*run) if polled else {},
+    }
+
+
+def energy_json(rep: EnergyReport, *, estimated: bool) -> dict:
+    return {
+        "method": rep.method, "estimated": estimated, "inferences": rep.inferences,
+        "total_mj_per_inference": rep.total_mj_per_inference, "net_mj_per_inference": rep.net_mj_per_inference,
+        "uncertainty_mj_per_inference": rep.uncertainty_mj_per_inference,
+        "net_uncertainty_mj_per_inference": rep.net_uncertainty_mj_per_inference,
+        "uncertainty_frac": rep.uncertainty_frac, "idle_drift_frac": rep.idle_drift_frac,
+        "run": _window_json(rep.run), "idle_before": _window_json(rep.idle_before),
+        "idle_after": _window_json(rep.idle_after),
+    }
+
+
+def artifact_json(a: Artifact) -> dict:
+    return {"path": str(a.path), "sha256": a.sha256, "bytes": a.bytes, "format": a.format,
+            "precision": a.precision, "manifest": str(a.manifest_path) if a.manifest_path else None}
+
+
+def settings_json(s: BenchSettings, *, input_samples: int) -> dict:
+    return {"duration_s": s.duration_s, "iterations": s.iterations, "warmup_s": s.warmup_s, "rate_hz": s.rate_hz,
+            "threads": s.threads, "idle_s": s.idle_s, "power": s.power, "sample_hz": s.sample_hz,
+            "input": str(s.input_npz) if s.input_npz else "generated", "input_samples": input_samples,
+            "sysfs_root": str(s.sysfs_root), "adb_serial": s.adb_serial}

@@ -17,12 +17,16 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from edgekit.sensors.base import ThermalSnapshot
+from edgekit.sensors.rpi.throttle import FREQ_CAPPED, SINCE_BOOT_SHIFT, SOFT_TEMP_LIMIT, THROTTLED, UNDER_VOLTAGE
 
 FREQ_DROP_FRAC = 0.85
-PI_NOW_BITS = {0x1: "under-voltage now", 0x2: "ARM frequency capped", 0x4: "throttled now",
-               0x8: "soft temperature limit active"}
-PI_STICKY_BITS = {0x10000: "under-voltage occurred", 0x20000: "frequency capping occurred",
-                  0x40000: "throttling occurred", 0x80000: "soft temperature limit occurred"}
+# The bits are the firmware's (edgekit.sensors.rpi.throttle); the words are the ones a result's reasons use.
+PI_NOW_BITS = {UNDER_VOLTAGE: "under-voltage now", FREQ_CAPPED: "ARM frequency capped", THROTTLED: "throttled now",
+               SOFT_TEMP_LIMIT: "soft temperature limit active"}
+PI_STICKY_BITS = {UNDER_VOLTAGE << SINCE_BOOT_SHIFT: "under-voltage occurred",
+                  FREQ_CAPPED << SINCE_BOOT_SHIFT: "frequency capping occurred",
+                  THROTTLED << SINCE_BOOT_SHIFT: "throttling occurred",
+                  SOFT_TEMP_LIMIT << SINCE_BOOT_SHIFT: "soft temperature limit occurred"}
 _THROTTLING_COOLERS = ("processor", "cpufreq", "devfreq", "gpu", "cpu")
 
 

@@ -29,7 +29,7 @@ import uuid
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 from urllib.parse import parse_qs, unquote, urlsplit
 
 from edgekit.errors import ConfigError
@@ -39,10 +39,10 @@ MESSAGE_SCHEMA = "edgekit.message"
 ACK_SCHEMA = "edgekit.ack"
 SCHEMA_VERSION = 1
 
-#: Kinds that go through the spool and need the collector's acknowledgement.
-SPOOLED_KINDS = ("result", "telemetry")
 #: Every kind an envelope may carry.
 KINDS = ("result", "telemetry", "status")
+#: Kinds that go through the device's spool and that the collector acknowledges once stored.
+ACKED_KINDS = ("result", "telemetry")
 
 #: A fleet or device id: one topic level, no wildcards, no separators.
 SEGMENT_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.:-]{0,127}$")
@@ -84,8 +84,14 @@ def alert_topic(fleet: str, device_id: str) -> str:
     return f"{TOPIC_ROOT}/{check_segment(fleet, 'fleet')}/alerts/{check_segment(device_id, 'device id')}"
 
 
-def parse_topic(name: str) -> tuple[str, str, str] | None:
-    """``(fleet, device_id, kind)`` of a device topic, or None for anything else.
+class TopicParts(NamedTuple):
+    fleet: str
+    device_id: str
+    kind: str
+
+
+def parse_topic(name: str) -> TopicParts | None:
+    """``(fleet, device_id, kind)`` of a device topic (kind: result, telemetry, status or ack), or None.
 
     Alert topics (``.../alerts/<device>``) are not device topics and give None, nor are the reserved
     device ids (``alerts``, ``ack``); fleet and device id must match ``SEGMENT_RE``. The collector's
@@ -99,7 +105,7 @@ def parse_topic(name: str) -> tuple[str, str, str] | None:
         return None
     if not (SEGMENT_RE.match(fleet) and SEGMENT_RE.match(device_id)):
         return None
-    return fleet, device_id, kind
+    return TopicParts(fleet, device_id, kind)
 
 
 def device_topics_filter(fleet: str = "+") -> list[str]:

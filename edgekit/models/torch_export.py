@@ -1,6 +1,7 @@
 """Export PyTorch weights to ONNX with torch's legacy exporter (``dynamo=False``).
 
-Run as a subprocess by :mod:`edgekit.models.pull` (``python -m edgekit.models.torch_export ...``)
+Run as a subprocess by :mod:`edgekit.models.pull` (``python -m edgekit.models.torch_export JOB.json``,
+the job an :class:`ExportJob` written as JSON)
 so that the model code from the downloaded wheel, torch and their prints stay out of the caller's
 process. The model code comes from a wheel whose sha256 the caller has already checked.
 
@@ -10,31 +11,48 @@ largest |difference| between torch and onnxruntime outputs on one seeded random 
 
 from __future__ import annotations
 
-import argparse
-import importlib
 import json
+import pkgutil
 import sys
 import tempfile
 import warnings
 import zipfile
+from dataclasses import asdict, dataclass
 from pathlib import Path
 
 
+@dataclass(frozen=True)
+class ExportJob:
+    """What to export: the model code wheel and its builder, the weights, and the ONNX file's names."""
+
+    code_wheel: Path
+    builder: str            # dotted path of the callable: builder(architecture, weights_path=...)
+    architecture: str
+    weights: Path
+    out: Path               # the ONNX file to write
+    report: Path            # the JSON report to write
+    opset: int
+    ir_version: int
+    input_name: str
+    input_shape: str        # comma-separated, e.g. 1,3,224,224
+    output_name: str
+
+    def write(self, path: Path) -> None:
+        path.write_text(json.dumps({k: str(v) if isinstance(v, Path) else v for k, v in asdict(self).items()}))
+
+    @classmethod
+    def read(cls, path: Path) -> "ExportJob":
+        doc = json.loads(Path(path).read_text(encoding="utf-8"))
+        paths = ("code_wheel", "weights", "out", "report")
+        return cls(**{k: Path(v) if k in paths else v for k, v in doc.items()})
+
+
 def resolve(dotted: str):
-    """Import ``pkg.mod.Class.method``: the longest importable module prefix, then attributes."""
-    parts = dotted.split(".")
-    for cut in range(len(parts) - 1, 0, -1):
-        try:
-            obj = importlib.import_module(".".join(parts[:cut]))
-        except ModuleNotFoundError:
-            continue
-        for attr in parts[cut:]:
-            obj = getattr(obj, attr)
-        return obj
-    raise ModuleNotFoundError(f"no importable module in {dotted!r}")
+    """``pkg.mod.Class.method``: the importable module prefix, then attributes (:func:`pkgutil.resolve_name`)."""
+    return pkgutil.resolve_name(dotted)
 
 
-def export(args) -> dict:
+def export(args: ExportJob) -> dict:
     import numpy as np
     import onnx
     import onnxruntime as ort
@@ -83,22 +101,14 @@ def export(args) -> dict:
 
 
 def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--code-wheel", type=Path, required=True)
-    p.add_argument("--builder", required=True)
-    p.add_argument("--architecture", required=True)
-    p.add_argument("--weights", type=Path, required=True)
-    p.add_argument("--out", type=Path, required=True)
-    p.add_argument("--report", type=Path, required=True)
-    p.add_argument("--opset", type=int, required=True)
-    p.add_argument("--ir-version", type=int, required=True)
-    p.add_argument("--input-name", required=True)
-    p.add_argument("--input-shape", required=True, help="comma-separated, e.g. 1,3,224,224")
-    p.add_argument("--output-name", required=True)
-    args = p.parse_args(argv)
+    argv = sys.argv[1:] if argv is None else argv
+    if len(argv) != 1:
+        print("usage: python -m edgekit.models.torch_export JOB.json", file=sys.stderr)
+        return 2
+    job = ExportJob.read(Path(argv[0]))
     warnings.filterwarnings("ignore")
-    report = export(args)
-    args.report.write_text(json.dumps(report))
+    report = export(job)
+    job.report.write_text(json.dumps(report))
     return 0
 
 

@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from edgekit.errors import ConfigError
-from edgekit.fleet.carbon import GridIntensity, grid_intensity, load_grid_table
+from edgekit.report.carbon import GridIntensity, grid_intensity, load_grid_table
 
 _KEYS = {"region", "gco2e_per_kwh"}
 

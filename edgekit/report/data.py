@@ -21,10 +21,11 @@ from collections import defaultdict
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 
-from edgekit.timefmt import utc_strftime
-from edgekit.fleet.carbon import GridIntensity, grams_co2e, grams_per_1000_inferences, load_grid_table
-from edgekit.fleet.store.base import ResultRow, SqlStore, TelemetryRow, ViolationRow
+from edgekit.fleet.collector.store.base import SqlStore
+from edgekit.fleet.collector.store.rows import ResultRow, TelemetryRow, ViolationRow
+from edgekit.report.carbon import GridIntensity, grams_co2e, grams_per_1000_inferences, load_grid_table
 from edgekit.report.carbon_config import CarbonConfig
+from edgekit.timefmt import utc_strftime
 
 J_PER_KWH = 3.6e6
 S_PER_DAY = 86400.0
@@ -193,6 +194,9 @@ def build_report(store: SqlStore, *, since_s: float | None = None, until_s: floa
         by_dev_t[t.device_id].append(t)
     intensities: dict[str, GridIntensity] = {}
 
+    def intensity_of(device_id: str) -> GridIntensity:
+        return intensities.get(device_id) or carbon.intensity_for(device_id, table)
+
     devices: list[DeviceSummary] = []
     power_series, temp_series, budget_w, limit_c = {}, {}, {}, {}
     for d in store.devices():
@@ -200,43 +204,7 @@ def build_report(store: SqlStore, *, since_s: float | None = None, until_s: floa
         if not rs and not ts and since_s is not None and d.last_seen_s < since_s:
             continue
         intensity = intensities.setdefault(d.device_id, carbon.intensity_for(d.device_id, table))
-        observed_s = sum(t.window_s for t in ts)
-        energies = [e for e in (telemetry_energy_j(t) for t in ts) if e is not None]
-        energy_j = sum(energies) if energies else None
-        weighted = [(t.power_w_avg, t.window_s) for t in ts if t.power_w_avg is not None and t.window_s > 0]
-        if weighted:
-            power_avg = sum(p * w for p, w in weighted) / sum(w for _, w in weighted)
-        else:
-            power_avg = _median(r.power_w_avg for r in rs)
-        per_day_kwh = (energy_j / J_PER_KWH) / (observed_s / S_PER_DAY) if energy_j is not None and observed_s else None
-        dev_viol = [v for v in violations if v.device_id == d.device_id]
-        estimated = any(bool(t.estimated) for t in ts) or any(bool(r.estimated) for r in rs)
-        if rs:
-            provenance = result_provenance(rs[-1])
-        elif ts:
-            last = ts[-1]
-            provenance = f"{last.power_source or 'no power source'}{' (ESTIMATE)' if last.estimated else ''}, " \
-                         f"{last.scope or '?'} scope, telemetry every {last.window_s:g} s"
-        else:
-            provenance = "no measurements in this period"
-        devices.append(DeviceSummary(
-            device_id=d.device_id, fleet=d.fleet, target=d.target, state=d.state, last_seen_s=d.last_seen_s,
-            results=len(rs),
-            latency_ms_p50=_median(r.latency_ms_p50 for r in rs), latency_ms_p99=_median(r.latency_ms_p99 for r in rs),
-            power_w_avg=power_avg,
-            power_w_peak=_max([t.power_w_peak for t in ts] + [r.power_w_peak for r in rs]),
-            energy_mj_per_inference=_median(r.energy_mj_per_inference for r in rs),
-            energy_mj_per_inference_net=_median(r.energy_mj_per_inference_net for r in rs),
-            temp_c_max=_max([t.temp_c_max for t in ts] + [r.temp_c_max for r in rs]),
-            throttled=_any([t.throttled for t in ts] + [r.throttled for r in rs]),
-            battery_drain_pct_h=_median([t.battery_drain_pct_h for t in ts] + [r.battery_drain_pct_h for r in rs]),
-            open_violations=sum(1 for v in dev_viol if v.open),
-            past_violations=sum(1 for v in dev_viol if not v.open),
-            observed_s=observed_s,
-            energy_kwh=energy_j / J_PER_KWH if energy_j is not None else None,
-            energy_kwh_per_day=per_day_kwh,
-            gco2e_per_day=per_day_kwh * intensity.gco2e_per_kwh if per_day_kwh is not None else None,
-            intensity=intensity, estimated=estimated, provenance=provenance))
+        devices.append(_device_summary(d, rs, ts, [v for v in violations if v.device_id == d.device_id], intensity))
         power_series[d.device_id] = [(t.sent_at_s, t.power_w_avg) for t in ts if t.power_w_avg is not None]
         temp_series[d.device_id] = [(t.sent_at_s, t.temp_c_max) for t in ts if t.temp_c_max is not None]
         if budgets is not None:
@@ -246,6 +214,61 @@ def build_report(store: SqlStore, *, since_s: float | None = None, until_s: floa
             if limits.max_temp_c is not None:
                 limit_c[d.device_id] = limits.max_temp_c
 
+    variants = _variants(results, intensity_of)
+    days = _days(telemetry, results, intensity_of)
+    regions = sorted({i.label for i in intensities.values()})
+    note = ("Carbon figures are estimates: measured energy × annual average grid intensity. "
+            + " | ".join(regions))
+    generated = datetime.fromtimestamp(now_s, timezone.utc) if now_s is not None else datetime.now(timezone.utc)
+    return FleetReport(generated_at=generated.strftime("%Y-%m-%dT%H:%M:%SZ"), since_s=since_s, until_s=until_s,
+                       devices=devices, variants=variants, days=days, violations=violations,
+                       power_series=power_series, temp_series=temp_series, power_budget_w=budget_w,
+                       thermal_limit_c=limit_c, carbon_note=note)
+
+
+def _device_summary(d, rs: list[ResultRow], ts: list[TelemetryRow], dev_viol: list[ViolationRow],
+                    intensity: GridIntensity) -> DeviceSummary:
+    """One device over the period: its results' medians, its telemetry's energy and power, its violations."""
+    observed_s = sum(t.window_s for t in ts)
+    energies = [e for e in (telemetry_energy_j(t) for t in ts) if e is not None]
+    energy_j = sum(energies) if energies else None
+    weighted = [(t.power_w_avg, t.window_s) for t in ts if t.power_w_avg is not None and t.window_s > 0]
+    if weighted:
+        power_avg = sum(p * w for p, w in weighted) / sum(w for _, w in weighted)
+    else:
+        power_avg = _median(r.power_w_avg for r in rs)
+    per_day_kwh = (energy_j / J_PER_KWH) / (observed_s / S_PER_DAY) if energy_j is not None and observed_s else None
+    estimated = any(bool(t.estimated) for t in ts) or any(bool(r.estimated) for r in rs)
+    if rs:
+        provenance = result_provenance(rs[-1])
+    elif ts:
+        last = ts[-1]
+        provenance = f"{last.power_source or 'no power source'}{' (ESTIMATE)' if last.estimated else ''}, " \
+                     f"{last.scope or '?'} scope, telemetry every {last.window_s:g} s"
+    else:
+        provenance = "no measurements in this period"
+    return DeviceSummary(
+        device_id=d.device_id, fleet=d.fleet, target=d.target, state=d.state, last_seen_s=d.last_seen_s,
+        results=len(rs),
+        latency_ms_p50=_median(r.latency_ms_p50 for r in rs), latency_ms_p99=_median(r.latency_ms_p99 for r in rs),
+        power_w_avg=power_avg,
+        power_w_peak=_max([t.power_w_peak for t in ts] + [r.power_w_peak for r in rs]),
+        energy_mj_per_inference=_median(r.energy_mj_per_inference for r in rs),
+        energy_mj_per_inference_net=_median(r.energy_mj_per_inference_net for r in rs),
+        temp_c_max=_max([t.temp_c_max for t in ts] + [r.temp_c_max for r in rs]),
+        throttled=_any([t.throttled for t in ts] + [r.throttled for r in rs]),
+        battery_drain_pct_h=_median([t.battery_drain_pct_h for t in ts] + [r.battery_drain_pct_h for r in rs]),
+        open_violations=sum(1 for v in dev_viol if v.open),
+        past_violations=sum(1 for v in dev_viol if not v.open),
+        observed_s=observed_s,
+        energy_kwh=energy_j / J_PER_KWH if energy_j is not None else None,
+        energy_kwh_per_day=per_day_kwh,
+        gco2e_per_day=per_day_kwh * intensity.gco2e_per_kwh if per_day_kwh is not None else None,
+        intensity=intensity, estimated=estimated, provenance=provenance)
+
+
+def _variants(results: list[ResultRow], intensity_of) -> list[VariantSummary]:
+    """Per model × target × precision: medians over every result of that variant."""
     variants: list[VariantSummary] = []
     groups: dict[tuple, list[ResultRow]] = defaultdict(list)
     for r in results:
@@ -253,8 +276,7 @@ def build_report(store: SqlStore, *, since_s: float | None = None, until_s: floa
     for (model, target, precision), rs in sorted(groups.items()):
         energy = _median(r.energy_mj_per_inference for r in rs)
         # carbon per 1,000 inferences: each result at its own device's intensity, then the median
-        grams = _median(grams_per_1000_inferences(r.energy_mj_per_inference,
-                                                  intensities.get(r.device_id) or carbon.intensity_for(r.device_id, table))
+        grams = _median(grams_per_1000_inferences(r.energy_mj_per_inference, intensity_of(r.device_id))
                         for r in rs if r.energy_mj_per_inference is not None)
         variants.append(VariantSummary(
             model=model, target=target, precision=precision, devices=len({r.device_id for r in rs}), results=len(rs),
@@ -264,7 +286,11 @@ def build_report(store: SqlStore, *, since_s: float | None = None, until_s: floa
             temp_c_max=_max(r.temp_c_max for r in rs), throttled=_any(r.throttled for r in rs),
             battery_drain_pct_h=_median(r.battery_drain_pct_h for r in rs), gco2e_per_1000_inferences=grams,
             estimated=any(bool(r.estimated) for r in rs), provenance=result_provenance(rs[-1])))
+    return variants
 
+
+def _days(telemetry: list[TelemetryRow], results: list[ResultRow], intensity_of) -> list[DayTotal]:
+    """Per UTC day: fleet energy and carbon from telemetry, the median energy per inference of the results."""
     day_energy: dict[str, float] = defaultdict(float)
     day_grams: dict[str, float] = defaultdict(float)
     day_devices: dict[str, set] = defaultdict(set)
@@ -275,20 +301,11 @@ def build_report(store: SqlStore, *, since_s: float | None = None, until_s: floa
         day = _day(t.sent_at_s)
         day_energy[day] += e
         day_devices[day].add(t.device_id)
-        intensity = intensities.get(t.device_id) or carbon.intensity_for(t.device_id, table)
-        day_grams[day] += grams_co2e(e, intensity)
+        day_grams[day] += grams_co2e(e, intensity_of(t.device_id))
     day_eff: dict[str, list[float]] = defaultdict(list)
     for r in results:
         if r.energy_mj_per_inference is not None:
             day_eff[_day(r.sent_at_s)].append(r.energy_mj_per_inference)
-    days = [DayTotal(day=day, energy_kwh=day_energy.get(day, 0.0) / J_PER_KWH, devices=len(day_devices.get(day, ())),
+    return [DayTotal(day=day, energy_kwh=day_energy.get(day, 0.0) / J_PER_KWH, devices=len(day_devices.get(day, ())),
                      energy_mj_per_inference=_median(day_eff.get(day, [])), gco2e=day_grams.get(day, 0.0))
             for day in sorted(set(day_energy) | set(day_eff))]
-    regions = sorted({i.label for i in intensities.values()})
-    note = ("Carbon figures are estimates: measured energy × annual average grid intensity. "
-            + " | ".join(regions))
-    generated = datetime.fromtimestamp(now_s, timezone.utc) if now_s is not None else datetime.now(timezone.utc)
-    return FleetReport(generated_at=generated.strftime("%Y-%m-%dT%H:%M:%SZ"), since_s=since_s, until_s=until_s,
-                       devices=devices, variants=variants, days=days, violations=violations,
-                       power_series=power_series, temp_series=temp_series, power_budget_w=budget_w,
-                       thermal_limit_c=limit_c, carbon_note=note)

@@ -55,7 +55,16 @@ def render_html(report: FleetReport) -> str:
              f"<h1>edgekit fleet report</h1><p class=note>Generated {e(report.generated_at)} · period "
              f"{_when(report.since_s)} → {_when(report.until_s) if report.until_s else 'now'} (UTC). "
              f"Figures marked <span class=est>ESTIMATE</span> come from a power model, not a sensor.</p>"]
+    for section in (_totals, _devices, _variants, _plots, _violations):
+        parts.extend(section(report))
+    parts.append("</body></html>")
+    return "\n".join(parts)
 
+
+def _totals(report: FleetReport) -> list[str]:
+    """Fleet totals: energy and emissions, and the table per UTC day."""
+    e = escape
+    parts: list[str] = []
     ch = report.change()
     parts.append("<h2>Fleet totals</h2>")
     parts.append(f"<p id=totals>Energy {report.total_energy_kwh:.4g} kWh, emissions {report.total_gco2e:.4g} gCO2e "
@@ -66,7 +75,13 @@ def render_html(report: FleetReport) -> str:
                         [[e(d.day), str(d.devices), fmt(d.energy_kwh, ".4g"), fmt(d.gco2e, ".4g"),
                           fmt(d.energy_mj_per_inference)] for d in report.days], cls="days"))
     parts.append(f"<p class=note>{e(report.carbon_note)}</p>")
+    return parts
 
+
+def _devices(report: FleetReport) -> list[str]:
+    """One row per device."""
+    e = escape
+    parts: list[str] = []
     parts.append("<h2>Devices</h2>")
     rows = []
     for d in report.devices:
@@ -80,7 +95,13 @@ def render_html(report: FleetReport) -> str:
     parts.append(_table(["device", "target", "state", "last seen", "results", "p50 ms", "p99 ms", "avg W", "peak W",
                          "mJ/inf", "net mJ/inf", "max °C", "throttled", "drain %/h", "violations open/past",
                          "kWh/day", "gCO2e/day", "how measured"], rows, left=3, cls="devices"))
+    return parts
 
+
+def _variants(report: FleetReport) -> list[str]:
+    """One row per model × target × precision."""
+    e = escape
+    parts: list[str] = []
     parts.append("<h2>Models × target × precision</h2>")
     vrows = []
     for s in report.variants:
@@ -91,7 +112,12 @@ def render_html(report: FleetReport) -> str:
                       fmt(s.gco2e_per_1000_inferences), e(s.provenance) + est])
     parts.append(_table(["variant", "devices", "results", "p50 ms", "p99 ms", "avg W", "mJ/inf", "net mJ/inf",
                          "max °C", "throttled", "drain %/h", "gCO2e/1k inf", "how measured"], vrows, cls="variants"))
+    return parts
 
+
+def _plots(report: FleetReport) -> list[str]:
+    """Power and temperature per device, energy per variant, latency vs energy, open violations."""
+    parts: list[str] = []
     parts.append("<h2>Plots</h2><div class=charts>")
     times = [t for pts in report.power_series.values() for t, _ in pts] + \
             [t for pts in report.temp_series.values() for t, _ in pts]
@@ -115,6 +141,12 @@ def render_html(report: FleetReport) -> str:
                if s.model == model and s.latency_ms_p50 is not None and s.energy_mj_per_inference is not None]
         parts.append(scatter_pareto(pts, title=f"Latency vs energy, {model}", x_label="p50 latency, ms",
                                     y_label="mJ per inference"))
+    parts.append(_violations_chart(report))
+    parts.append("</div>")
+    return parts
+
+
+def _violations_chart(report: FleetReport) -> str:
     # open violations of each kind over time: +1 when raised, -1 when cleared, held to the end of the period
     end_s = report.until_s or max([t for pts in report.power_series.values() for t, _ in pts] +
                                    [v.cleared_at_s or v.raised_at_s for v in report.violations] + [0.0])
@@ -132,11 +164,15 @@ def render_html(report: FleetReport) -> str:
     vt = [t for s in counts for t, _ in s.points]
     v0 = min(vt) if vt else 0.0
     vunit, vunit_s = _time_unit(max(vt) - v0 if vt else 0.0)
-    parts.append(line_chart([Series(s.label, _since(s.points, v0, vunit_s)) for s in counts],
-                            title="Open violations over time", x_label=f"{vunit} since {_when(v0) if vt else '–'} UTC",
-                            y_label="open"))
-    parts.append("</div>")
+    return line_chart([Series(s.label, _since(s.points, v0, vunit_s)) for s in counts],
+                      title="Open violations over time", x_label=f"{vunit} since {_when(v0) if vt else '–'} UTC",
+                      y_label="open")
 
+
+def _violations(report: FleetReport) -> list[str]:
+    """The table of budget violations in the period."""
+    e = escape
+    parts: list[str] = []
     parts.append("<h2>Budget violations</h2>")
     parts.append(_table(["device", "kind", "limit", "worst", "raised", "cleared", "limit from", "measured by"],
                         [[e(v.device_id), e(v.kind), f"{fmt(v.limit_value)} {e(v.unit)}",
@@ -144,5 +180,4 @@ def render_html(report: FleetReport) -> str:
                           _when(v.cleared_at_s) if v.cleared_at_s else '<span class=bad>open</span>', e(v.source),
                           e(v.measured_by or "–")]
                          for v in report.violations], left=2, cls="violations"))
-    parts.append("</body></html>")
-    return "\n".join(parts)
+    return parts

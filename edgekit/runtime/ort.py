@@ -91,7 +91,9 @@ _REASONS = (
     ("NOT_IMPLEMENTED", "an operator or data type has no implementation in this onnxruntime"),
     ("Protobuf parsing failed", "the file is not a valid ONNX or ORT model"),
     ("INVALID_PROTOBUF", "the file is not a valid ONNX or ORT model"),
+    ("Duplicate definition of name", "the graph defines one tensor name twice"),
     ("INVALID_GRAPH", "the graph is not valid"),
+    ("This is an invalid model", "the graph is not valid"),
     ("Got invalid dimensions", "an input has the wrong shape"),
     ("Invalid rank", "an input has the wrong number of dimensions"),
     ("INVALID_ARGUMENT", "an input does not fit what the model expects"),
@@ -108,7 +110,7 @@ def runtime_reason(exc: BaseException) -> str:
     fallback = ("it reports an internal error" if "ONNXRuntimeError" in text
                 else f"its Python tools raised {type(exc).__name__}")
     reason = next((words for key, words in _REASONS if key in text), fallback)
-    return f"{reason} (onnxruntime's own message goes to the 'edgekit' log at INFO level)"
+    return f"{reason} (onnxruntime's own message: --log-level info)"
 
 
 X64_QUANT_PRECISION = "session.x64quantprecision"

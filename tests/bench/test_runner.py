@@ -14,7 +14,7 @@ from benchfakes import orin_nano_hwmon, thermal_zone, write
 from edgekit.bench.result import load_schema
 from edgekit.bench.runner import run_bench
 from edgekit.bench.settings import BenchSettings
-from edgekit.cli import main
+from edgekit.commands.main import main
 from edgekit.errors import ModelError
 
 

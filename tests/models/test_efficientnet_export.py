@@ -82,7 +82,7 @@ def test_without_torch_the_error_names_the_extra(tmp_path):
     # A fresh interpreter in which `import torch` fails, as on a machine without torch.
     code = (
         "import sys; sys.modules['torch'] = None\n"
-        "from edgekit.cli import main\n"
+        "from edgekit.commands.main import main\n"
         f"sys.exit(main(['models', 'pull', 'efficientnet-lite0', '--cache-dir', {str(tmp_path)!r}]))\n"
     )
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)

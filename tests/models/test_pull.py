@@ -9,7 +9,7 @@ import numpy as np
 import onnxruntime as ort
 import pytest
 
-from edgekit.cli import main
+from edgekit.commands.main import main
 from edgekit.errors import ConfigError, ModelError
 from edgekit.models.catalog import DEFAULT_CATALOG, load_catalog
 from edgekit.digest import sha256_file

@@ -6,7 +6,7 @@ import pytest
 
 from edgekit.bench.runner import run_bench
 from edgekit.bench.settings import BenchSettings
-from edgekit.fleet.budgets import Budgets
+from edgekit.fleet.collector.budgets import Budgets
 from fleet_seed import DAY1, DAY2, REPO, Seeder, result_doc, telemetry
 
 

@@ -7,10 +7,10 @@ import time
 from datetime import datetime, timezone
 from pathlib import Path
 
-from edgekit.fleet.budgets import BudgetChecker, Budgets
+from edgekit.fleet.collector.budgets import BudgetChecker, Budgets
 from edgekit.fleet.messages import build_envelope, encode, utc_timestamp
-from edgekit.fleet.store import open_store
-from edgekit.fleet.validate import Validator
+from edgekit.fleet.collector.store import open_store
+from edgekit.fleet.collector.validate import Validator
 
 REPO = Path(__file__).resolve().parents[2]
 DAY1 = datetime(2026, 11, 1, 8, 0, tzinfo=timezone.utc).timestamp()

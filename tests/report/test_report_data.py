@@ -3,8 +3,8 @@ from pathlib import Path
 import pytest
 
 from edgekit.errors import ConfigError
-from edgekit.fleet.budgets import Budgets
-from edgekit.fleet.store import open_store
+from edgekit.fleet.collector.budgets import Budgets
+from edgekit.fleet.collector.store import open_store
 from edgekit.report.carbon_config import load_carbon_config
 from edgekit.report.data import build_report
 from fleet_seed import DAY2

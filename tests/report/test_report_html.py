@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from edgekit.cli import main
+from edgekit.commands.main import main
 from headless import Browser
 
 REPO = Path(__file__).resolve().parents[2]

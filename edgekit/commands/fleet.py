@@ -1,0 +1,116 @@
+"""``edgekit fleet status`` and ``edgekit fleet report``: read what a collector stored.
+
+``status``: devices, last seen, online/offline, open budget violations.
+``report``: tables per device and per model variant, totals, carbon, and an HTML file.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import re
+import time
+from pathlib import Path
+
+from edgekit.errors import ConfigError
+
+_DURATION_RE = re.compile(r"^(\d+(?:\.\d+)?)\s*([smhdw])$")
+_UNIT_S = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 7 * 86400}
+
+
+def parse_duration_s(text: str) -> float:
+    m = _DURATION_RE.match(text.strip().lower())
+    if not m:
+        raise ConfigError(f"--since {text!r} is not a duration; use a number and a unit, e.g. 90m, 24h, 7d, 2w")
+    return float(m.group(1)) * _UNIT_S[m.group(2)]
+
+
+def register(subparsers) -> None:
+    fleet = subparsers.add_parser("fleet", help="look at what the fleet reported",
+                                  description="Inspect a collector's database.")
+    fleet_sub = fleet.add_subparsers(dest="fleet_command", metavar="SUBCOMMAND")
+    fleet.set_defaults(func=lambda args: _fleet_help(fleet))
+    st = fleet_sub.add_parser("status", help="devices, last seen, online/offline, open budget violations")
+    st.add_argument("--db", required=True, metavar="URL", help="sqlite:///fleet.db or postgresql://...")
+    st.add_argument("--json", action="store_true", help="print JSON instead of a table")
+    st.add_argument("--stale-after", type=float, default=120.0, metavar="S",
+                    help="a device without status messages is offline after this many silent seconds")
+    st.set_defaults(func=run_status)
+    p = fleet_sub.add_parser("report", help="per-device and per-model tables, fleet energy and carbon, HTML plots")
+    p.add_argument("--db", required=True, metavar="URL", help="sqlite:///fleet.db or postgresql://...")
+    p.add_argument("--since", metavar="DURATION", help="only the last DURATION (e.g. 24h, 7d); default: everything")
+    p.add_argument("--html", metavar="FILE", type=Path, help="also write a self-contained HTML report here")
+    p.add_argument("--json", action="store_true", help="print the report as JSON instead of tables")
+    p.add_argument("--budgets", metavar="FILE", type=Path, help="budgets file, for the budget lines in the plots")
+    p.add_argument("--carbon", metavar="FILE", type=Path,
+                   help="TOML with [fleet] region and per-device region or gco2e_per_kwh (see docs)")
+    p.add_argument("--region", metavar="CC", help="grid region of the whole fleet (ISO country code); default WORLD")
+    p.set_defaults(func=run_report)
+
+
+def _fleet_help(parser: argparse.ArgumentParser) -> int:
+    parser.print_help()
+    return 2
+
+
+def run_status(args) -> int:
+    from edgekit.fleet.collector.status import fleet_status, print_status, status_json
+    from edgekit.fleet.collector.store import open_store
+
+    if args.stale_after <= 0:
+        raise ConfigError("--stale-after must be a positive number of seconds")
+    store = open_store(args.db, migrate=False)
+    try:
+        _require_schema(store, args.db)
+        rows = fleet_status(store, stale_after_s=args.stale_after)
+    finally:
+        store.close()
+    if args.json:
+        print(status_json(rows))
+    else:
+        print_status(rows)
+    return 0
+
+
+def _require_schema(store, url: str) -> None:
+    try:
+        version = store.schema_version()
+    except Exception:
+        version = 0
+    if version == 0:
+        raise ConfigError(f"{store.url_redacted} holds no edgekit fleet data; point --db at the database "
+                          "given to `edgekit collect --db`")
+
+
+def report_json(report) -> dict:
+    doc = dataclasses.asdict(report)
+    doc["totals"] = {"energy_kwh": report.total_energy_kwh, "gco2e": report.total_gco2e, **report.change()}
+    for series_key in ("power_series", "temp_series"):
+        doc[series_key] = {k: [list(p) for p in v] for k, v in doc[series_key].items()}
+    return doc
+
+
+def run_report(args) -> int:
+    from edgekit.atomicfile import write_atomic
+    from edgekit.fleet.collector.budgets import Budgets
+    from edgekit.fleet.collector.store import open_store
+    from edgekit.report.carbon_config import load_carbon_config
+    from edgekit.report.data import build_report
+    from edgekit.report.html import render_html
+    from edgekit.report.terminal import print_report
+
+    since_s = time.time() - parse_duration_s(args.since) if args.since else None
+    carbon = load_carbon_config(args.carbon, region=args.region)
+    budgets = Budgets.from_path(args.budgets)
+    with open_store(args.db, migrate=False) as store:
+        report = build_report(store, since_s=since_s, carbon=carbon, budgets=budgets)
+    if args.html:
+        write_atomic(args.html, render_html(report))
+    if args.json:
+        print(json.dumps(report_json(report), indent=2, default=str))
+    else:
+        print_report(report)
+        if args.html:
+            print(f"HTML report: {args.html}")
+    return 0

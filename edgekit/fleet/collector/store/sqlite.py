@@ -1,0 +1,124 @@
+"""The embedded default store: one SQLite file in WAL mode.
+
+``sqlite:///relative/path.db`` or ``sqlite:////absolute/path.db``. Query
+options: ``synchronous=full`` (default: a committed batch survives a power
+cut before the device is told to drop it from its spool) or ``normal``
+(faster; a power cut may lose the last batches, a crashed process loses
+nothing). Several collector processes may share one file: writers take turns
+(``BEGIN IMMEDIATE``, 30 s busy timeout).
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+from urllib.parse import parse_qs, urlsplit
+
+from edgekit.errors import ConfigError
+from edgekit.fleet.collector.store.base import SqlStore
+
+_SYNC = {"full": "FULL", "normal": "NORMAL", "extra": "EXTRA"}
+_LEDGER_ROW = "(?, ?, ?, ?, ?, ?, ?, ?)"
+_LEDGER_CHUNK = 1000  # rows per INSERT: 8,000 parameters, under SQLite's limit of 32,766
+
+
+def sqlite_path(url: str) -> tuple[Path, str]:
+    parts = urlsplit(url)
+    if parts.netloc:
+        raise ConfigError(f"bad SQLite URL {url!r}: use sqlite:///relative.db or sqlite:////abs/path.db")
+    path = parts.path[1:] if parts.path.startswith("/") else parts.path
+    if not path:
+        raise ConfigError(f"the SQLite URL {url!r} names no file; use sqlite:///fleet.db")
+    opts = parse_qs(parts.query)
+    unknown = set(opts) - {"synchronous"}
+    if unknown:
+        raise ConfigError(f"unknown SQLite URL option {sorted(unknown)[0]!r}; the only option is synchronous=full|normal")
+    sync = opts.get("synchronous", ["full"])[-1].lower()
+    if sync not in _SYNC:
+        raise ConfigError(f"SQLite option synchronous={sync!r} is not one of full, normal, extra")
+    return Path(path), _SYNC[sync]
+
+
+class SqliteStore(SqlStore):
+    paramstyle = "qmark"
+    types = {"id": "INTEGER PRIMARY KEY AUTOINCREMENT", "real": "REAL", "bigint": "INTEGER", "bool": "INTEGER",
+             "blob": "BLOB", "false": "0"}
+
+    def __init__(self, url: str, *, create: bool = True):
+        path, sync = sqlite_path(url)
+        self.path = path
+        self.url_redacted = url
+        if not path.parent.is_dir():
+            raise ConfigError(f"the folder of the database {path} does not exist; create {path.parent} first")
+        if not create and not path.is_file():
+            raise ConfigError(f"the database {path} does not exist; give the file that `edgekit collect --db` writes")
+        try:
+            self.conn = sqlite3.connect(str(path), timeout=30.0, isolation_level=None, check_same_thread=False)
+            self.conn.execute("PRAGMA journal_mode=WAL")
+            self.conn.execute(f"PRAGMA synchronous={sync}")
+            self.conn.execute("PRAGMA foreign_keys=ON")
+        except sqlite3.DatabaseError as exc:
+            raise ConfigError(f"cannot open the SQLite database {path} ({exc}); "
+                              "give a writable path to a new or an edgekit database") from None
+
+    @contextmanager
+    def _transaction(self, write: bool = True):
+        cur = self.conn.cursor()
+        cur.execute("BEGIN IMMEDIATE" if write else "BEGIN")
+        try:
+            yield cur
+        except BaseException:
+            if self.conn.in_transaction:
+                self.conn.execute("ROLLBACK")
+            raise
+        else:
+            cur.execute("COMMIT")
+        finally:
+            cur.close()
+
+    def _is_transient(self, exc: BaseException) -> bool:
+        return isinstance(exc, sqlite3.OperationalError) and "locked" in str(exc)
+
+    def _migration_lock(self, cur) -> None:
+        pass  # BEGIN IMMEDIATE already holds the write lock
+
+    def lock_devices(self, cur, device_ids: list[str]) -> dict[str, dict[str, Any]]:
+        out: dict[str, dict[str, Any]] = {}
+        for i in range(0, len(device_ids), 500):
+            chunk = device_ids[i:i + 500]
+            cur.execute("SELECT device_id, fleet, target, last_sent_at_s, max_seq, state, state_at_s FROM devices "
+                        f"WHERE device_id IN ({', '.join('?' * len(chunk))})", chunk)
+            for r in cur.fetchall():
+                out[r[0]] = {"fleet": r[1], "target": r[2], "last_sent_at_s": r[3], "max_seq": r[4],
+                             "state": r[5], "state_at_s": r[6]}
+        return out
+
+    def insert_ledger(self, cur, rows: list[tuple]) -> list[bool]:
+        """One multi-row INSERT per chunk; RETURNING names the rows that were new (SQLite >= 3.35)."""
+        if sqlite3.sqlite_version_info < (3, 35):  # no RETURNING: one statement per row, rowcount tells
+            return self._insert_ledger_rows(cur, rows)
+        inserted: set[tuple[str, str]] = set()
+        for i in range(0, len(rows), _LEDGER_CHUNK):
+            chunk = rows[i:i + _LEDGER_CHUNK]
+            cur.execute(
+                "INSERT INTO messages (device_id, message_id, kind, fleet, seq, sent_at_s, received_at_s, "
+                f"stored_at_s) VALUES {', '.join([_LEDGER_ROW] * len(chunk))} "
+                "ON CONFLICT (device_id, message_id) DO NOTHING RETURNING device_id, message_id",
+                [v for row in chunk for v in row])
+            inserted.update(cur.fetchall())
+        return [(r[0], r[1]) in inserted for r in rows]
+
+    @staticmethod
+    def _insert_ledger_rows(cur, rows: list[tuple]) -> list[bool]:
+        sql = (f"INSERT INTO messages (device_id, message_id, kind, fleet, seq, sent_at_s, received_at_s, "
+               f"stored_at_s) VALUES {_LEDGER_ROW} ON CONFLICT (device_id, message_id) DO NOTHING")
+        flags = []
+        for row in rows:
+            cur.execute(sql, row)
+            flags.append(cur.rowcount == 1)
+        return flags
+
+    def close(self) -> None:
+        self.conn.close()

@@ -1,0 +1,1 @@
+"""The device side of the fleet: agent, reporter, spool and one-shot delivery."""
