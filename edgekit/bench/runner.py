@@ -28,6 +28,7 @@ from edgekit.bench.thermal import summarize as summarize_thermal
 from edgekit.bench.validity import evaluate as evaluate_validity
 from edgekit.errors import ConfigError, EdgekitError, SensorError
 from edgekit.runtime import open_session
+from edgekit.sensors.report import decision_json, source_json
 
 Log = Callable[[str], None]
 
@@ -98,6 +99,7 @@ def power_json(sampler: Sampler, rep: EnergyReport, run: tuple[float, float], in
         "idle_after_w": rep.idle_after.avg_power_w if rep.idle_after else None,
         "avg_w": rep.run.avg_power_w, "peak_w": rep.run.peak_power_w,
         "rails_avg_w": sampler.rails_mean_w(*run) if polled else {},
+        **source_json(info),
     }
 
 
@@ -168,7 +170,7 @@ def run_bench(path: Path | str, settings: BenchSettings | None = None, *, log: L
             f"onnxruntime; running on {', '.join(session.providers)} instead")
     feeds = npz_feeds(s.input_npz, session.inputs) if s.input_npz else generated_feeds(session.inputs)
 
-    from edgekit.sensors.detect import open_power_source
+    from edgekit.sensors.detect import decision_line, open_power_source
 
     try:
         source = open_power_source(s.power, sysfs_root=s.sysfs_root, target=target, trace_file=s.trace_file,
@@ -179,6 +181,8 @@ def run_bench(path: Path | str, settings: BenchSettings | None = None, *, log: L
         raise SensorError(f"power source {s.power!r} is not available in this edgekit ({exc.name} missing); "
                           "choose another --power") from None
     has_power = getattr(source.info, "scope", "none") != "none"
+    if decision_line(source.info):  # --power auto says what it chose and why it refused the others
+        log(decision_line(source.info))
     if not has_power:
         log(f"edgekit: warning: {source.info.description}; reporting latency only")
     # a finished meter trace is aligned afterwards by wall clock instead of being polled
@@ -245,7 +249,7 @@ def run_bench(path: Path | str, settings: BenchSettings | None = None, *, log: L
     return resultdoc.build(
         device=device_info(device_id=s.device_id, target=target.name if target else target_name,
                            proc_root=s.proc_root),
-        artifact=artifact_json(artifact), runtime=runtime, settings=settings_json(s, input_samples=len(feeds)),
+        artifact=artifact_json(artifact), runtime=runtime, settings={**settings_json(s, input_samples=len(feeds)), "power_decision": decision_json(source.info)},
         latency={**lat.to_json(), "source": "edgekit"}, rate=rate, power=power, energy=energy,
         thermal=th.to_json() if th else None, battery=battery, flags=flags, measured_at=measured_at)
 

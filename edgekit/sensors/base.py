@@ -42,6 +42,30 @@ class SourceInfo:
     resolution_w: float       # smallest step of power_w
     estimated: bool = False   # True only for model-based estimates
     has_counter: bool = False  # energy_j is a real cumulative counter
+    #: the rails behind a ``module``/``board`` figure, named so two readers of one board can be
+    #: compared (e.g. "VDD_GPU_SOC+VDD_CPU_CV+VIN_SYS_5V0+VDDQ_VDD2_1V8AO"); "" when not a rail sum
+    rail_set: str = ""
+    #: how often the sensor itself produces a new value, where known (INA3221 update_interval,
+    #: tegrastats interval, a fuel gauge's refresh); None = as fast as it is read
+    update_interval_s: float | None = None
+    #: channels or files the reader saw and did not count, each with why ("1-0041:ch1: no in1_label")
+    skipped: tuple[str, ...] = ()
+    #: decisions the reader took about units or rails, each with why (battery current_now unit, ...)
+    decisions: tuple[str, ...] = ()
+    #: ``--power auto``: every source tried, in order, and what became of it
+    auto_decision: tuple["SourceAttempt", ...] = ()
+
+
+@dataclass(frozen=True)
+class SourceAttempt:
+    """One step of ``--power auto``: a source tried and whether it was chosen or why it was refused."""
+
+    source: str
+    outcome: Literal["chosen", "refused", "not tried"]
+    reason: str
+
+    def to_json(self) -> dict:
+        return {"source": self.source, "outcome": self.outcome, "reason": self.reason}
 
 
 @runtime_checkable

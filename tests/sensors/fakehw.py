@@ -86,6 +86,42 @@ def jetson_agx_orin(root: Path) -> tuple[Path, Path]:
     return a, b
 
 
+def jetson_agx_orin_mainline(root: Path, *, spare: str = "unlabelled", hwmon=(1, 2)) -> tuple[Path, Path]:
+    """AGX Orin under the mainline ina3221 driver, whose device tree leaves the spare channels of
+    1-0041 (in1, in3) unnamed: no ``in1_label``/``in3_label``, while ``in1_input`` etc. exist
+    (on the board reading them answers ENODATA; here they hold values a reader must not count).
+    ``spare="absent"``: channel 1's files are missing altogether (the monitor must still be found).
+    Same real readings as :func:`jetson_agx_orin` (four rails).
+    """
+    a = add_ina3221_hwmon(root, "1-0040", [("VDD_GPU_SOC", 843, 6170), ("VDD_CPU_CV", 843, 1200),
+                                           ("VIN_SYS_5V0", 4968, 953)], hwmon=hwmon[0], shunt_uohm=2000)
+    b = add_ina3221_hwmon(root, "1-0041", [("X", 5000, 500), ("VDDQ_VDD2_1V8AO", 1800, 341), ("X", 5000, 500)],
+                          hwmon=hwmon[1], shunt_uohm=2000)
+    for k in (1, 3):
+        (b / f"in{k}_label").unlink()
+        if spare == "absent":
+            for f in (f"in{k}_input", f"curr{k}_input", f"curr{k}_max", f"curr{k}_crit"):
+                (b / f).unlink()
+    return a, b
+
+
+#: the four AGX Orin rails of the reference capture, mV x mA
+AGX_ORIN_RAILS_MW = {"VDD_GPU_SOC": 843 * 6170 / 1000, "VDD_CPU_CV": 843 * 1200 / 1000,
+                     "VIN_SYS_5V0": 4968 * 953 / 1000, "VDDQ_VDD2_1V8AO": 1800 * 341 / 1000}
+
+
+def jetson_thor_ina238(root: Path) -> Path:
+    """A Jetson Thor-like board: an INA238 hwmon monitor (mainline ina238 driver), no INA3221."""
+    d = root / "bus/i2c/drivers/ina238/2-0040/hwmon/hwmon4"
+    write(d / "name", "ina238")
+    write(d / "in1_input", 19800)      # bus voltage, mV
+    write(d / "curr1_input", 1500)     # mA
+    write(d / "power1_input", 29700000)  # uW
+    (root / "class/hwmon").mkdir(parents=True, exist_ok=True)
+    (root / "class/hwmon/hwmon4").symlink_to(d)
+    return d
+
+
 def jetson_nano(root: Path, pom_in_mw=1022, gpu_mw=0, cpu_mw=204) -> Path:
     """Jetson Nano on L4T 32: 6-0040/iio:device0, POM_5V_IN / POM_5V_GPU / POM_5V_CPU."""
     return add_ina3221_iio(root, "6-0040", [("POM_5V_IN", 5080, round(pom_in_mw * 1000 / 5080), pom_in_mw),
