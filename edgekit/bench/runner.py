@@ -99,7 +99,7 @@ def power_json(sampler: Sampler, rep: EnergyReport, run: tuple[float, float], in
         "idle_after_w": rep.idle_after.avg_power_w if rep.idle_after else None,
         "avg_w": rep.run.avg_power_w, "peak_w": rep.run.peak_power_w,
         "rails_avg_w": sampler.rails_mean_w(*run) if polled else {},
-        **source_json(info),
+        **source_json(info), **(sampler.quality_json() if polled else {}),
     }
 
 

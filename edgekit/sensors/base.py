@@ -52,6 +52,8 @@ class SourceInfo:
     skipped: tuple[str, ...] = ()
     #: decisions the reader took about units or rails, each with why (battery current_now unit, ...)
     decisions: tuple[str, ...] = ()
+    #: readings beyond this are sensor faults, not measurements (see :mod:`edgekit.sensors.plausible`)
+    max_plausible_w: float = 2000.0
     #: ``--power auto``: every source tried, in order, and what became of it
     auto_decision: tuple["SourceAttempt", ...] = ()
 
@@ -95,6 +97,8 @@ class ThermalSnapshot:
     throttled_bits: int | None = None  # Raspberry Pi get_throttled, where available
     cooling_max_states: dict[str, int] = field(default_factory=dict)  # same keys -> max_state
     cpu_max_freq_khz: dict[int, int] = field(default_factory=dict)  # cpu index -> scaling_max_freq
+    #: readings left out as physically implausible, each "zone: why" (never stored as a temperature)
+    implausible: tuple[str, ...] = ()
 
     @property
     def max_temp_c(self) -> float | None:

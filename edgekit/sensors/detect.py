@@ -17,6 +17,7 @@ from typing import Any
 from edgekit.errors import ConfigError, SensorError
 from edgekit.sensors.base import PowerSource, SourceAttempt
 from edgekit.sensors.null import NullSource
+from edgekit.sensors.plausible import max_power_w
 
 KINDS = ("auto", "jetson", "tegrastats", "rpi", "battery", "android", "rapl", "trace", "estimate")
 
@@ -54,13 +55,13 @@ def open_power_source(
     if kind not in KINDS:
         raise ConfigError(f"unknown power source {kind!r}; use one of {', '.join(KINDS)}")
     if kind != "auto":
-        return openers[kind]()
+        return _limited(openers[kind](), target)
 
     # what the caller named explicitly wins, and its errors are the caller's to see
     if adb_serial:
-        return _with_decision(openers["android"](), [], "android", "an adb serial was given")
+        return _with_decision(openers["android"](), [], "android", "an adb serial was given", target)
     if trace_file is not None:
-        return _with_decision(openers["trace"](), [], "trace", "a meter trace file was given")
+        return _with_decision(openers["trace"](), [], "trace", "a meter trace file was given", target)
     order = list(AUTO_ORDER)
     if target is not None:
         order.append("estimate")
@@ -71,7 +72,7 @@ def open_power_source(
         except (SensorError, ConfigError) as exc:
             tried.append(SourceAttempt(name, "refused", str(exc)))
             continue
-        return _with_decision(source, tried, name, getattr(source.info, "description", ""))
+        return _with_decision(source, tried, name, getattr(source.info, "description", ""), target)
     if target is None:
         tried.append(SourceAttempt("estimate", "refused", "no target profile given (pass --target NAME)"))
     null = NullSource("; ".join(f"{a.source}: {a.reason}" for a in tried))
@@ -83,8 +84,17 @@ def open_power_source(
 AUTO_ORDER = ("jetson", "tegrastats", "rpi", "battery", "rapl")
 
 
-def _with_decision(source: PowerSource, tried: list[SourceAttempt], name: str, why: str) -> PowerSource:
+def _with_decision(source: PowerSource, tried: list[SourceAttempt], name: str, why: str,
+                   target: Any = None) -> PowerSource:
+    source = _limited(source, target)
     source.info = replace(source.info, auto_decision=(*tried, SourceAttempt(name, "chosen", why)))
+    return source
+
+
+def _limited(source: PowerSource, target: Any) -> PowerSource:
+    """Set the plausible power ceiling from the target profile (3 x its highest budget), where one is given."""
+    if target is not None and getattr(source, "info", None) is not None:
+        source.info = replace(source.info, max_plausible_w=max_power_w(target))
     return source
 
 
