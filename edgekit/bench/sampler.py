@@ -46,7 +46,11 @@ class SharedSource:
     def __init__(self, source: PowerSource):
         self._source = source
         self._lock = threading.Lock()
-        self.info = source.info
+
+    @property
+    def info(self):
+        """The source's info as it is now (a battery records its unit decision mid-run)."""
+        return self._source.info
 
     def read(self):
         with self._lock:

@@ -210,8 +210,11 @@ DUMPSYS_BATTERY = """Current Battery Service state:
 
 def fake_phone(base: Path, serial: str, *, current_now: int, voltage_now: int, status: int = 3, ac: bool = False,
                usb: bool = False, level: int = 19, charge_counter: int = 0, voltage_mv: int = 3764,
-               charge_full: int | None = None) -> Path:
-    """A phone's file system for the fake adb: its battery sysfs files and a ``dumpsys`` command."""
+               charge_full: int | None = None, drain_ua: float | None = None) -> Path:
+    """A phone's file system for the fake adb: its battery sysfs files and a ``dumpsys`` command.
+
+    ``drain_ua``: the ``Charge counter`` (µAh, whole numbers as phones print it) falls at this
+    current from the moment the phone is made, as a live fuel gauge's does."""
     root = base / f"phone-{serial}"
     bat = root / "sys/class/power_supply/battery"
     write(bat / "current_now", current_now)
@@ -223,8 +226,17 @@ def fake_phone(base: Path, serial: str, *, current_now: int, voltage_now: int, s
         voltage_mv=voltage_mv))
     dumpsys = root / "bin/dumpsys"
     dumpsys.parent.mkdir(parents=True, exist_ok=True)
-    dumpsys.write_text(f"#!/bin/sh\n[ \"$1\" = battery ] && exec cat {root}/dumpsys_battery.txt\n"
-                       "echo \"Can't find service: $1\"\n")
+    if drain_ua is None:
+        dumpsys.write_text(f"#!/bin/sh\n[ \"$1\" = battery ] && exec cat {root}/dumpsys_battery.txt\n"
+                           "echo \"Can't find service: $1\"\n")
+    else:
+        import time as _time
+        dumpsys.write_text(
+            f"#!{sys.executable}\nimport re, sys, time\n"
+            f"if sys.argv[1:2] != ['battery']:\n    print(\"Can't find service\"); sys.exit(0)\n"
+            f"text = open({str(root / 'dumpsys_battery.txt')!r}).read()\n"
+            f"now = {charge_counter} - int({drain_ua!r} * (time.time() - {_time.time()!r}) / 3600)\n"
+            "print(re.sub(r'Charge counter: -?\\d+', f'Charge counter: {now}', text), end='')\n")
     dumpsys.chmod(0o755)
     return root
 
