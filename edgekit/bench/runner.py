@@ -18,7 +18,7 @@ from edgekit.bench import result as resultdoc
 from edgekit.bench.artifact import Artifact, resolve_artifact
 from edgekit.bench.device import device_info
 from edgekit.bench.battery import battery_summary
-from edgekit.bench.energy import EnergyReport, Trace, WindowEnergy, energy_report
+from edgekit.bench.energy import EnergyReport, Trace, WindowEnergy, energy_report, estimate_options
 from edgekit.bench.inputs import generated_feeds, npz_feeds
 from edgekit.bench.loop import LoopResult, run_loop
 from edgekit.bench.sampler import Sampler, SharedSource
@@ -77,7 +77,12 @@ def _window_json(w: WindowEnergy | None) -> dict | None:
         return None
     return {"duration_s": w.duration_s, "energy_j": w.energy_j, "avg_power_w": w.avg_power_w,
             "peak_power_w": w.peak_power_w, "samples": w.samples, "mean_interval_s": w.mean_interval_s,
-            "max_interval_s": w.max_interval_s, "uncertainty_j": w.uncertainty_j, "covered": w.covered}
+            "max_interval_s": w.max_interval_s, "uncertainty_j": w.uncertainty_j, "covered": w.covered,
+            "undersampled": w.undersampled, "basis": w.basis}
+
+
+def _median(xs) -> float | None:
+    return float(sorted(xs)[len(xs) // 2]) if len(xs) else None
 
 
 def power_json(sampler: Sampler, rep: EnergyReport, run: tuple[float, float], info,
@@ -235,7 +240,9 @@ def run_bench(path: Path | str, settings: BenchSettings | None = None, *, log: L
     if has_power:
         rep = energy_report(trace, run=run, inferences=lat.count, resolution_w=source.info.resolution_w,
                             idle_before=idle_before, idle_after=idle_after,
-                            use_counter=bool(source.info.has_counter))
+                            use_counter=bool(source.info.has_counter),
+                            **estimate_options(source.info, jittered=polled and sampler.jitter, rate_hz=s.rate_hz,
+                                               busy_s=_median(loop.latencies_s)))
         power = power_json(sampler, rep, run, source.info, sample_hz=None if polled else source.info.default_sample_hz)
         energy = energy_json(rep, estimated=bool(source.info.estimated))
     th = summarize_thermal(sampler.thermal_snapshots(), run=run, back_to_back=s.rate_hz is None)

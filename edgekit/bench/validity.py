@@ -17,7 +17,7 @@ MAX_UNCERTAINTY_FRAC = 0.10
 
 CODES = ("window_short", "sparse_sampling", "estimated_source", "no_power_sensor", "throttled", "idle_drift",
          "no_idle_baseline", "window_not_covered", "high_uncertainty", "missed_deadlines", "provider_fallback",
-         "samples_decimated", "sampler_late", "implausible_readings", "sensor_gap")
+         "samples_decimated", "sampler_late", "implausible_readings", "sensor_gap", "undersampled")
 #: More than this share of readings implausible, or of the window in gaps: the energy figure is invalid.
 MAX_BAD_FRAC = 0.05
 
@@ -66,6 +66,10 @@ def evaluate(*, window_s: float, power: dict | None, energy, thermal, rate: dict
                                   f"idle power moved {energy.idle_drift_frac * 100:.0f} % between before and after the run "
                                   f"({energy.idle_before.avg_power_w:.3f} -> {energy.idle_after.avg_power_w:.3f} W); "
                                   "net energy is less certain"))
+            if getattr(energy.run, "undersampled", False):
+                flags.append(Flag("undersampled", "warning",
+                                  "the power source is slower than the load's structure (burst length or half its "
+                                  f"period); the uncertainty is widened for it ({energy.run.basis}); raise --sample-hz"))
             frac = energy.uncertainty_frac
             if frac is not None and frac > MAX_UNCERTAINTY_FRAC:
                 flags.append(Flag("high_uncertainty", "warning",
