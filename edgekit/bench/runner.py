@@ -256,7 +256,8 @@ def run_bench(path: Path | str, settings: BenchSettings | None = None, *, log: L
     return resultdoc.build(
         device=device_info(device_id=s.device_id, target=target.name if target else target_name,
                            proc_root=s.proc_root),
-        artifact=artifact_json(artifact), runtime=runtime, settings={**settings_json(s, input_samples=len(feeds)), "power_decision": decision_json(source.info)},
+        artifact=artifact_json(artifact), runtime=runtime,
+        settings={**settings_json(s, input_samples=len(feeds)), "power_decision": decision_json(source.info)},
         latency={**lat.to_json(), "source": "edgekit"}, rate=rate, power=power, energy=energy,
         thermal=th.to_json() if th else None, battery=battery, flags=flags, measured_at=measured_at)
 
