@@ -200,6 +200,8 @@ def window_energy(trace: Trace, t0_s: float, t1_s: float, *, resolution_w: float
     real[1:-1] = True
     sigma, pairs = _statistical(tt, pp, real, update_interval_s)
     d_samp = _t99(pairs) * sigma
+    if pairs < 2:  # too few samples for statistics: the neighbour bound as well
+        d_samp += 0.5 * float(np.sum(np.abs(np.diff(pp)) * np.diff(tt)))
     h_eff = max(mean_iv or duration, update_interval_s or 0.0)
     undersampled = False
     d_under = 0.0
