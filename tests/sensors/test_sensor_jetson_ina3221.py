@@ -169,3 +169,19 @@ def test_thor_ina238_refusal_points_to_routes_it_has(sysroot, bin_dir):
     src = open_power_source("auto", sysfs_root=sysroot)
     assert src.info.scope == "none"
     assert src.info.auto_decision[0].source == "jetson" and "INA238" in src.info.auto_decision[0].reason
+
+
+def test_monitor_seen_only_through_class_hwmon_keeps_its_device_name(sysroot):
+    # a container that mounts only /sys/class: the hwmon links point into the device tree
+    _, b = jetson_agx_orin_mainline(sysroot)
+    devices = sysroot / "devices/platform/3160000.i2c/i2c-1"
+    devices.mkdir(parents=True)
+    drivers = sysroot / "bus/i2c/drivers/ina3221"
+    for dev in ("1-0040", "1-0041"):
+        (drivers / dev).rename(devices / dev)
+    (sysroot / "class/hwmon").mkdir(parents=True)
+    for dev, n in (("1-0040", 1), ("1-0041", 2)):
+        (sysroot / f"class/hwmon/hwmon{n}").symlink_to(devices / dev / "hwmon" / f"hwmon{n}")
+    src = JetsonHwmonSource(sysroot)
+    assert src.read().power_w == pytest.approx(AGX_ORIN_TOTAL_W)
+    assert all(x.startswith("1-0041:ch") for x in src.info.skipped)

@@ -58,7 +58,9 @@ def find_hwmon_dirs(root: Path) -> list[Path]:
 
 
 def _device_name(d: Path) -> str:
-    return d.parent.parent.name if d.parent.name == "hwmon" else d.name  # "1-0040"
+    """The monitor's I2C device ("1-0040"), also for a ``class/hwmon/hwmonN`` link to it."""
+    real = d.resolve()
+    return real.parent.parent.name if real.parent.name == "hwmon" else real.name
 
 
 def scan_channels(root: Path) -> tuple[list[HwmonChannel], list[str]]:
