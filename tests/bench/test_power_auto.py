@@ -63,3 +63,30 @@ def test_named_power_kind_records_no_auto_decision(digits_model, sysroot):
     jetson_agx_orin_mainline(sysroot)
     doc = run_bench(digits_model, quick(power="jetson", sysfs_root=sysroot))
     assert doc["settings"]["power_decision"] is None
+
+
+def test_a_sysfs_file_vanishing_mid_run_is_a_recorded_gap_not_an_abort(digits_model, sysroot):
+    import threading
+    import time
+
+    a, _ = jetson_agx_orin_mainline(sysroot)
+    f = a / "curr1_input"
+    gone = threading.Event()
+
+    def vanish():
+        time.sleep(0.8)   # the model and the sensor are open long before (a fraction of a second)
+        f.rename(f.with_suffix(".away"))
+        gone.set()
+        time.sleep(0.25)
+        f.with_suffix(".away").rename(f)
+
+    t = threading.Thread(target=vanish, daemon=True)
+    t.start()
+    doc = run_bench(digits_model, quick(power="jetson", sysfs_root=sysroot, duration_s=2.0, idle_s=0.1))
+    t.join(5)
+    assert gone.is_set()
+    gaps = doc["power"]["gaps"]
+    assert len(gaps) == 1 and gaps[0]["end_s"] is not None and "curr1_input" in gaps[0]["reason"]
+    flag = {x["code"]: x for x in doc["validity"]["flags"]}["sensor_gap"]
+    assert flag["severity"] == "invalid" and "never recovered" not in flag["message"]
+    assert doc["power"]["avg_w"] == pytest.approx(sum(AGX_ORIN_RAILS_MW.values()) / 1000)
