@@ -15,6 +15,7 @@ from edgekit.bench.energy import EnergyReport, WindowEnergy
 from edgekit.bench.sampler import Sampler
 from edgekit.bench.settings import BenchSettings
 from edgekit.errors import EdgekitError
+from edgekit.sensors.report import source_json
 
 SCHEMA_NAME = "edgekit.result"
 SCHEMA_VERSION = 1
@@ -98,7 +99,8 @@ def _window_json(w: WindowEnergy | None) -> dict | None:
         return None
     return {"duration_s": w.duration_s, "energy_j": w.energy_j, "avg_power_w": w.avg_power_w,
             "peak_power_w": w.peak_power_w, "samples": w.samples, "mean_interval_s": w.mean_interval_s,
-            "max_interval_s": w.max_interval_s, "uncertainty_j": w.uncertainty_j, "covered": w.covered}
+            "max_interval_s": w.max_interval_s, "uncertainty_j": w.uncertainty_j, "covered": w.covered,
+            "undersampled": w.undersampled, "basis": w.basis}
 
 
 def power_json(sampler: Sampler, rep: EnergyReport, run: tuple[float, float], info,
@@ -120,6 +122,7 @@ def power_json(sampler: Sampler, rep: EnergyReport, run: tuple[float, float], in
         "idle_after_w": rep.idle_after.avg_power_w if rep.idle_after else None,
         "avg_w": rep.run.avg_power_w, "peak_w": rep.run.peak_power_w,
         "rails_avg_w": sampler.rails_mean_w(*run) if polled else {},
+        **source_json(info), **(sampler.quality_json() if polled else {}),
     }
 
 

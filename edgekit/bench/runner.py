@@ -19,7 +19,7 @@ from edgekit.bench import result as resultdoc
 from edgekit.bench.artifact import resolve_artifact
 from edgekit.bench.device import device_info
 from edgekit.bench.battery import battery_summary
-from edgekit.bench.energy import Trace, energy_report
+from edgekit.bench.energy import Trace, energy_report, estimate_options
 from edgekit.bench.inputs import generated_feeds, npz_feeds
 from edgekit.bench.loop import LoopResult, run_loop
 from edgekit.bench.sampler import Sampler, SharedSource
@@ -30,6 +30,7 @@ from edgekit.bench.validity import evaluate as evaluate_validity
 from edgekit.bench.window import idle_window, load_target, wait_for_sample_after
 from edgekit.errors import EdgekitError, SensorError
 from edgekit.runtime import open_session
+from edgekit.sensors.report import decision_json
 
 Log = Callable[[str], None]
 
@@ -59,6 +60,10 @@ def open_thermal(settings: BenchSettings, *, log: Log = _stderr):
     return ThermalReader(settings.sysfs_root).read
 
 
+def _median(xs) -> float | None:
+    return float(sorted(xs)[len(xs) // 2]) if len(xs) else None
+
+
 def run_bench(path: Path | str, settings: BenchSettings | None = None, *, log: Log = _stderr) -> dict:
     """Benchmark ``path`` (a build directory or a model file) and return the validated result document."""
     s = (settings or BenchSettings()).checked()
@@ -81,6 +86,10 @@ def run_bench(path: Path | str, settings: BenchSettings | None = None, *, log: L
 
     source = _open_power(s, target)
     has_power = getattr(source.info, "scope", "none") != "none"
+    from edgekit.sensors.detect import decision_line
+
+    if decision_line(source.info):  # --power auto says what it chose and why it refused the others
+        log(decision_line(source.info))
     if not has_power:
         log(f"edgekit: warning: {source.info.description}; reporting latency only")
     m = _measure(source, has_power, s, lambda i: session.run(feeds[i % len(feeds)]), open_thermal(s, log=log))
@@ -94,7 +103,9 @@ def run_bench(path: Path | str, settings: BenchSettings | None = None, *, log: L
     if has_power:
         rep = energy_report(m.trace, run=run, inferences=lat.count, resolution_w=source.info.resolution_w,
                             idle_before=m.idle_before, idle_after=m.idle_after,
-                            use_counter=bool(source.info.has_counter))
+                            use_counter=bool(source.info.has_counter),
+                            **estimate_options(source.info, jittered=m.polled and sampler.jitter, rate_hz=s.rate_hz,
+                                               busy_s=_median(loop.latencies_s)))
         power = resultdoc.power_json(sampler, rep, run, source.info,
                                      sample_hz=None if m.polled else source.info.default_sample_hz)
         energy = resultdoc.energy_json(rep, estimated=bool(source.info.estimated))
@@ -110,7 +121,7 @@ def run_bench(path: Path | str, settings: BenchSettings | None = None, *, log: L
         device=device_info(device_id=s.device_id, target=target.name if target else target_name,
                            proc_root=s.proc_root),
         artifact=resultdoc.artifact_json(artifact), runtime=runtime,
-        settings=resultdoc.settings_json(s, input_samples=len(feeds)),
+        settings={**resultdoc.settings_json(s, input_samples=len(feeds)), "power_decision": decision_json(source.info)},
         latency={**lat.to_json(), "source": "edgekit"}, rate=rate, power=power, energy=energy,
         thermal=th.to_json() if th else None, battery=battery, flags=flags, measured_at=measured_at)
 

@@ -7,6 +7,17 @@ it always runs over the real timestamps of what is kept — at a lower
 effective rate, which the result reports (``samples_read`` vs ``samples_kept``).
 Thermal snapshots are bounded the same way (``max_thermal``).
 
+Reads are taken at jittered instants: one read at a uniformly random moment inside each
+sample period (stratified sampling), not on a fixed grid, so a load whose period is locked to
+the sample period cannot bias the estimate (``jitter=False`` restores the grid).
+
+A reading outside the physical limits (:mod:`edgekit.sensors.plausible`: non-finite, or
+beyond the source's ``max_plausible_w``) is not stored: it is counted (``implausible``, with
+the first few reasons) and the result is flagged. A read that fails after the source has
+worked (a sysfs file that disappeared mid-run) opens a *gap*: the sampler records it and keeps
+trying each period; the gap closes at the next good read. Only a gap longer than
+``max_gap_s`` ends the sampler with the error.
+
 A failing thermal read stops thermal sampling only (``thermal_error`` says why);
 power sampling goes on. The thread waits on an ``Event``, so ``stop()`` returns within one sensor
 read. An exception raised by a read ends the thread and is re-raised in the
@@ -24,6 +35,7 @@ import numpy as np
 from edgekit.bench.energy import Trace
 from edgekit.errors import SensorError
 from edgekit.sensors.base import PowerSource, ThermalSnapshot
+from edgekit.sensors.plausible import POWER_LIMIT_W, power_problem
 
 
 class SharedSource:
@@ -34,7 +46,11 @@ class SharedSource:
     def __init__(self, source: PowerSource):
         self._source = source
         self._lock = threading.Lock()
-        self.info = source.info
+
+    @property
+    def info(self):
+        """The source's info as it is now (a battery records its unit decision mid-run)."""
+        return self._source.info
 
     def read(self):
         with self._lock:
@@ -57,7 +73,8 @@ class Sampler:
     def __init__(self, source: PowerSource | None, *, sample_hz: float | None = None,
                  thermal: Callable[[], ThermalSnapshot] | None = None, thermal_hz: float = 1.0,
                  max_samples: int = 500_000, max_thermal: int = 10_000,
-                 clock: Callable[[], float] = time.monotonic):
+                 clock: Callable[[], float] = time.monotonic, jitter: bool = True, seed: int | None = None,
+                 max_gap_s: float = 10.0):
         if source is None:  # no power sensor: thermal snapshots only
             hz = float(thermal_hz) if thermal_hz > 0 else 1.0
         else:
@@ -84,6 +101,13 @@ class Sampler:
         self.samples_read = 0
         self.late_ticks = 0  # reads that started more than one period late
         self.thermal_error: str | None = None  # why thermal sampling stopped, if it did
+        self.jitter = bool(jitter)
+        self._rng = np.random.default_rng(seed)
+        self.max_gap_s = float(max_gap_s)
+        self.implausible = 0                  # power readings left out as physically implausible
+        self.implausible_thermal = 0          # thermal zone readings left out
+        self.implausible_examples: list[str] = []
+        self.gaps: list[tuple[float, float | None, str]] = []  # (start_s, end_s or None while open, why)
         self._rail_names: tuple[str, ...] | None = None
         self._rails: np.ndarray | None = None  # (cap, n_rails), NaN where a read lacked a rail
         self._lock = threading.Lock()
@@ -137,11 +161,13 @@ class Sampler:
         t_period = 1.0 / self.thermal_hz if self._thermal and self.thermal_hz > 0 else None
         try:
             now = self._clock()
-            next_t = now
+            slot = now                      # start of the present sample period
             next_thermal = now
+            first = True
             while not self._stop.is_set():
                 if self.source is not None:
-                    self._store(self.source.read())
+                    self._read_power(first)
+                    first = False
                 if t_period is not None and self._clock() >= next_thermal:
                     try:
                         self._store_thermal(self._thermal())
@@ -150,14 +176,69 @@ class Sampler:
                         t_period = None
                     else:
                         next_thermal += t_period
-                next_t += period
+                slot += period
                 now = self._clock()
-                if next_t < now:  # the read overran: skip the missed ticks instead of bursting
+                if slot + period < now:  # the read overran a whole period: skip the missed ones
                     self.late_ticks += 1
-                    next_t = now
-                self._stop.wait(next_t - now)
+                    slot = now
+                at = slot + (float(self._rng.uniform(0.0, period)) if self.jitter else 0.0)
+                self._stop.wait(max(0.0, at - now))
         except BaseException as exc:  # handed to the caller by stop()/check()
             self._error = exc
+
+    def _read_power(self, first: bool) -> None:
+        try:
+            sample = self.source.read()
+        except SensorError as exc:
+            if first or self.max_gap_s <= 0:
+                raise
+            now = self._clock()
+            if not self.gaps or self.gaps[-1][1] is not None:
+                self.gaps.append((now, None, str(exc)))
+            elif now - self.gaps[-1][0] > self.max_gap_s:
+                raise SensorError(f"{exc} (the sensor has not answered for {now - self.gaps[-1][0]:.0f} s; "
+                                  "check the device or its driver)") from None
+            return
+        if self.gaps and self.gaps[-1][1] is None:
+            start, _, why = self.gaps[-1]
+            self.gaps[-1] = (start, sample.t_s, why)
+        bad = self._problem(sample)
+        if bad:
+            self.implausible += 1
+            if len(self.implausible_examples) < 5:
+                self.implausible_examples.append(bad)
+            return
+        self._store(sample)
+
+    def _problem(self, s) -> str | None:
+        limit = float(getattr(self.source.info, "max_plausible_w", POWER_LIMIT_W))
+        p = s.power_w
+        if np.isnan(p) and s.energy_j is not None and np.isfinite(s.energy_j):
+            return None  # a counter-only source (battery gauge) before its counter has stepped twice
+        bad = power_problem(p, limit)
+        if bad is None:
+            for name, w in s.rails_w.items():
+                bad = power_problem(w, limit)
+                if bad:
+                    return f"rail {name}: {bad}"
+        if bad is None and s.energy_j is not None and not np.isfinite(s.energy_j):
+            bad = f"energy counter {s.energy_j} is not finite"
+        return bad
+
+    def quality_json(self) -> dict:
+        """What the sampler left out or missed: implausible readings and gaps (for the result's power section)."""
+        gaps = [{"start_s": a, "end_s": b, "reason": why} for a, b, why in self.gaps]
+        return {"implausible_readings": self.implausible, "implausible_thermal": self.implausible_thermal,
+                "implausible_examples": list(self.implausible_examples), "gaps": gaps,
+                "jittered": self.jitter}
+
+    def gap_s(self, t0_s: float, t1_s: float) -> float:
+        """Seconds of [t0_s, t1_s] the source did not answer (an open gap runs to t1_s)."""
+        total = 0.0
+        for a, b, _ in self.gaps:
+            b = t1_s if b is None else b
+            total += max(0.0, min(b, t1_s) - max(a, t0_s))
+        return total
 
     def _store(self, s) -> None:
         with self._lock:
@@ -186,6 +267,11 @@ class Sampler:
             self._n += 1
 
     def _store_thermal(self, snap: ThermalSnapshot) -> None:
+        if snap.implausible:
+            self.implausible_thermal += len(snap.implausible)
+            for why in snap.implausible:
+                if len(self.implausible_examples) < 5:
+                    self.implausible_examples.append(why)
         with self._lock:
             k = self._thermal_seen
             self._thermal_seen += 1

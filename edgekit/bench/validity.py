@@ -17,7 +17,9 @@ MAX_UNCERTAINTY_FRAC = 0.10
 
 CODES = ("window_short", "sparse_sampling", "estimated_source", "no_power_sensor", "throttled", "idle_drift",
          "no_idle_baseline", "window_not_covered", "high_uncertainty", "missed_deadlines", "provider_fallback",
-         "samples_decimated", "sampler_late")
+         "samples_decimated", "sampler_late", "implausible_readings", "sensor_gap", "undersampled")
+#: More than this share of readings implausible, or of the window in gaps: the energy figure is invalid.
+MAX_BAD_FRAC = 0.05
 
 
 @dataclass(frozen=True)
@@ -64,10 +66,15 @@ def evaluate(*, window_s: float, power: dict | None, energy, thermal, rate: dict
                                   f"idle power moved {energy.idle_drift_frac * 100:.0f} % between before and after the run "
                                   f"({energy.idle_before.avg_power_w:.3f} -> {energy.idle_after.avg_power_w:.3f} W); "
                                   "net energy is less certain"))
+            if getattr(energy.run, "undersampled", False):
+                flags.append(Flag("undersampled", "warning",
+                                  "the power source is slower than the load's structure (burst length or half its "
+                                  f"period); the uncertainty is widened for it ({energy.run.basis}); raise --sample-hz"))
             frac = energy.uncertainty_frac
             if frac is not None and frac > MAX_UNCERTAINTY_FRAC:
                 flags.append(Flag("high_uncertainty", "warning",
                                   f"energy uncertainty is {frac * 100:.0f} % of the total; raise --sample-hz or --duration"))
+        flags += _quality_flags(power, window_s)
         if power.get("decimation", 1) > 1:
             flags.append(Flag("samples_decimated", "warning",
                               f"the sampler kept every {power['decimation']}th sample to bound memory"))
@@ -85,3 +92,27 @@ def evaluate(*, window_s: float, power: dict | None, energy, thermal, rate: dict
         flags.append(Flag("provider_fallback", "warning",
                           f"execution provider(s) {', '.join(missing_providers)} unavailable; ran on the fallback"))
     return flags
+
+
+def _quality_flags(power: dict, window_s: float) -> list[Flag]:
+    """Readings left out as physically implausible, and gaps where the sensor did not answer."""
+    out: list[Flag] = []
+    bad, reads = power.get("implausible_readings", 0), max(1, power.get("samples_read", 1))
+    examples = "; ".join(power.get("implausible_examples", [])[:2])
+    if bad:
+        out.append(Flag("implausible_readings", "invalid" if bad > MAX_BAD_FRAC * reads else "warning",
+                        f"{bad} of {reads} power readings were outside physical limits and left out ({examples}); "
+                        "check the sensor"))
+    elif power.get("implausible_thermal"):
+        out.append(Flag("implausible_readings", "warning",
+                        f"{power['implausible_thermal']} temperature readings were outside physical limits and left out "
+                        f"({examples})"))
+    gaps = power.get("gaps", [])
+    if gaps:
+        open_ = any(g["end_s"] is None for g in gaps)
+        span = sum((g["end_s"] - g["start_s"]) for g in gaps if g["end_s"] is not None)
+        severe = open_ or span > MAX_BAD_FRAC * max(window_s, 1e-9)
+        out.append(Flag("sensor_gap", "invalid" if severe else "warning",
+                        f"the sensor did not answer {len(gaps)} time(s) ({span:.2f} s{', never recovered' if open_ else ''}; "
+                        f"first: {gaps[0]['reason']}); energy across a gap is interpolated"))
+    return out

@@ -42,6 +42,32 @@ class SourceInfo:
     resolution_w: float       # smallest step of power_w
     estimated: bool = False   # True only for model-based estimates
     has_counter: bool = False  # energy_j is a real cumulative counter
+    #: the rails behind a ``module``/``board`` figure, named so two readers of one board can be
+    #: compared (e.g. "VDD_GPU_SOC+VDD_CPU_CV+VIN_SYS_5V0+VDDQ_VDD2_1V8AO"); "" when not a rail sum
+    rail_set: str = ""
+    #: how often the sensor itself produces a new value, where known (INA3221 update_interval,
+    #: tegrastats interval, a fuel gauge's refresh); None = as fast as it is read
+    update_interval_s: float | None = None
+    #: channels or files the reader saw and did not count, each with why ("1-0041:ch1: no in1_label")
+    skipped: tuple[str, ...] = ()
+    #: decisions the reader took about units or rails, each with why (battery current_now unit, ...)
+    decisions: tuple[str, ...] = ()
+    #: readings beyond this are sensor faults, not measurements (see :mod:`edgekit.sensors.plausible`)
+    max_plausible_w: float = 2000.0
+    #: ``--power auto``: every source tried, in order, and what became of it
+    auto_decision: tuple["SourceAttempt", ...] = ()
+
+
+@dataclass(frozen=True)
+class SourceAttempt:
+    """One step of ``--power auto``: a source tried and whether it was chosen or why it was refused."""
+
+    source: str
+    outcome: Literal["chosen", "refused", "not tried"]
+    reason: str
+
+    def to_json(self) -> dict:
+        return {"source": self.source, "outcome": self.outcome, "reason": self.reason}
 
 
 @runtime_checkable
@@ -71,6 +97,8 @@ class ThermalSnapshot:
     throttled_bits: int | None = None  # Raspberry Pi get_throttled, where available
     cooling_max_states: dict[str, int] = field(default_factory=dict)  # same keys -> max_state
     cpu_max_freq_khz: dict[int, int] = field(default_factory=dict)  # cpu index -> scaling_max_freq
+    #: readings left out as physically implausible, each "zone: why" (never stored as a temperature)
+    implausible: tuple[str, ...] = ()
 
     @property
     def max_temp_c(self) -> float | None:

@@ -10,12 +10,14 @@ given; else a :class:`NullSource` that says what was tried.
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 from edgekit.errors import ConfigError, SensorError
-from edgekit.sensors.base import PowerSource
+from edgekit.sensors.base import PowerSource, SourceAttempt
 from edgekit.sensors.null import NullSource
+from edgekit.sensors.plausible import max_power_w
 
 KINDS = ("auto", "jetson", "tegrastats", "rpi", "battery", "android", "rapl", "trace", "estimate")
 
@@ -53,35 +55,78 @@ def open_power_source(
     if kind not in KINDS:
         raise ConfigError(f"unknown power source {kind!r}; use one of {', '.join(KINDS)}")
     if kind != "auto":
-        return openers[kind]()
+        return _limited(openers[kind](), target)
 
     # what the caller named explicitly wins, and its errors are the caller's to see
     if adb_serial:
-        return openers["android"]()
+        return _with_decision(openers["android"](), [], "android", "an adb serial was given", target)
     if trace_file is not None:
-        return openers["trace"]()
-    order = ["jetson", "tegrastats", "rpi", "battery", "rapl"]
+        return _with_decision(openers["trace"](), [], "trace", "a meter trace file was given", target)
+    order = list(AUTO_ORDER)
     if target is not None:
         order.append("estimate")
-    tried: list[str] = []
+    tried: list[SourceAttempt] = []
     for name in order:
         try:
-            return openers[name]()
-        except SensorError as exc:
-            tried.append(f"{name}: {exc}")
+            source = openers[name]()
+        except (SensorError, ConfigError) as exc:
+            tried.append(SourceAttempt(name, "refused", str(exc)))
+            continue
+        return _with_decision(source, tried, name, getattr(source.info, "description", ""), target)
     if target is None:
-        tried.append("estimate: no target profile given")
-    return NullSource("; ".join(tried))
+        tried.append(SourceAttempt("estimate", "refused", "no target profile given (pass --target NAME)"))
+    null = NullSource("; ".join(f"{a.source}: {a.reason}" for a in tried))
+    null.info = replace(null.info, auto_decision=tuple(tried))
+    return null
+
+
+#: The order ``--power auto`` tries sources in (``estimate`` last, when a target is given).
+AUTO_ORDER = ("jetson", "tegrastats", "rpi", "battery", "rapl")
+
+
+def _with_decision(source: PowerSource, tried: list[SourceAttempt], name: str, why: str,
+                   target: Any = None) -> PowerSource:
+    source = _limited(source, target)
+    source.info = replace(source.info, auto_decision=(*tried, SourceAttempt(name, "chosen", why)))
+    return source
+
+
+def _limited(source: PowerSource, target: Any) -> PowerSource:
+    """Set the plausible power ceiling from the target profile (3 x its highest budget), where one is given."""
+    if target is not None and getattr(source, "info", None) is not None:
+        source.info = replace(source.info, max_plausible_w=max_power_w(target))
+    return source
+
+
+def decision_line(info) -> str | None:
+    """The one printed line saying what ``--power auto`` chose and why each earlier source was refused."""
+    steps = getattr(info, "auto_decision", ())
+    if not steps:
+        return None
+    chosen = next((a for a in steps if a.outcome == "chosen"), None)
+    refused = [f"{a.source} ({_short(a.reason)})" for a in steps if a.outcome == "refused"]
+    head = f"--power auto chose {chosen.source}" if chosen else "--power auto found no power source"
+    if getattr(info, "estimated", False):
+        head += " (an ESTIMATE, not a measurement)"
+    return f"edgekit: {head}" + (f"; refused: {'; '.join(refused)}" if refused else "")
+
+
+def _short(reason: str, limit: int = 160) -> str:
+    reason = " ".join(reason.split())
+    return reason if len(reason) <= limit else reason[:limit - 3] + "..."
 
 
 def _open_jetson(root: Path) -> PowerSource:
-    from edgekit.sensors.jetson.ina3221_hwmon import JetsonHwmonSource, find_hwmon_dirs
+    from edgekit.sensors.jetson.ina3221_hwmon import JetsonHwmonSource, find_hwmon_dirs, find_ina238, ina238_refusal
     from edgekit.sensors.jetson.ina3221_iio import JetsonIioSource, find_iio_dirs
 
     if find_hwmon_dirs(root):
         return JetsonHwmonSource(root)
     if find_iio_dirs(root):
         return JetsonIioSource(root)
+    thor = find_ina238(root)
+    if thor:
+        raise SensorError(ina238_refusal(thor))
     raise SensorError(f"no Jetson INA3221 monitor under {root}/bus/i2c (neither ina3221 hwmon nor ina3221x iio)")
 
 

@@ -6,7 +6,9 @@
 - ``<root>/devices/system/cpu/cpu*/cpufreq/{scaling_cur_freq,scaling_max_freq}``: kHz.
 - ``vcgencmd get_throttled`` when a vcgencmd is given (Raspberry Pi).
 
-A zone whose ``temp`` cannot be read (sensor offline) is left out of that snapshot.
+A zone whose ``temp`` cannot be read (sensor offline), or reads outside the plausible
+-55..150 °C (:mod:`edgekit.sensors.plausible`), is left out of that snapshot; the latter is
+listed in ``ThermalSnapshot.implausible``.
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ from pathlib import Path
 
 from edgekit.sensors.base import ThermalSnapshot, ThermalZoneReading
 from edgekit.sensors.commands import require_command
+from edgekit.sensors.plausible import temp_problem
 from edgekit.sensors.rpi.throttle import read_throttled
 from edgekit.sensors.sysfs import read_optional_int, read_optional_text
 
@@ -43,10 +46,14 @@ class ThermalReader:
 
     def read(self) -> ThermalSnapshot:
         t = time.monotonic()
-        zones = []
+        zones, implausible = [], []
         for name, d in self.zones:
             milli = read_optional_int(d / "temp")
             if milli is not None:
+                bad = temp_problem(milli / 1000.0)
+                if bad:  # e.g. -999999 m°C from a driver without a sensor: invalid, not a temperature
+                    implausible.append(f"{name} ({d.name}): {bad}")
+                    continue
                 zones.append(ThermalZoneReading(name=name, path=str(d), temp_c=milli / 1000.0))
         cooling, cooling_max = {}, {}
         for key, d in self.cooling:
@@ -66,7 +73,8 @@ class ThermalReader:
                 max_freqs[cpu] = mx
         bits = read_throttled(self.vcgencmd).bits if self.vcgencmd else None
         return ThermalSnapshot(t_s=t, zones=tuple(zones), cpu_freq_khz=freqs, cooling_states=cooling,
-                               throttled_bits=bits, cooling_max_states=cooling_max, cpu_max_freq_khz=max_freqs)
+                               throttled_bits=bits, cooling_max_states=cooling_max, cpu_max_freq_khz=max_freqs,
+                               implausible=tuple(implausible))
 
 
 def read_thermal(root: Path = Path("/sys"), *, vcgencmd: str | None = None) -> ThermalSnapshot:

@@ -17,6 +17,7 @@ from __future__ import annotations
 import bisect
 import csv
 import io
+import math
 import re
 import statistics
 import time
@@ -26,6 +27,7 @@ from pathlib import Path
 
 from edgekit.errors import SensorError
 from edgekit.sensors.base import PowerSample, Scope, SourceInfo
+from edgekit.sensors.plausible import POWER_LIMIT_W, power_problem, time_problem
 
 _TIME_NAMES = {"time", "timestamp", "datetime", "date_time", "date time", "t", "unix", "epoch", "elapsed",
                "seconds", "sec", "ts", "clock"}
@@ -105,8 +107,14 @@ class TraceRow:
     power_w: float
 
 
-def parse_trace(text: str, *, name: str = "trace", start_wall_s: float | None = None) -> tuple[list[TraceRow], str]:
-    """Rows sorted by time and a description of the columns used."""
+def parse_trace(text: str, *, name: str = "trace", start_wall_s: float | None = None,
+                limit_w: float = POWER_LIMIT_W, rejected: list[str] | None = None) -> tuple[list[TraceRow], str]:
+    """Rows sorted by time and a description of the columns used.
+
+    A row whose time or power is not a finite number, or whose time is no plausible Unix time,
+    is an error naming its line. A row with a finite power beyond ``limit_w`` is left out and
+    described in ``rejected`` (when given).
+    """
     first = text.splitlines()[:1]
     delim = max(",;\t", key=lambda d: first[0].count(d)) if first else ","
     rows = list(csv.reader(io.StringIO(text), delimiter=delim))
@@ -120,6 +128,8 @@ def parse_trace(text: str, *, name: str = "trace", start_wall_s: float | None = 
                           "name them e.g. timestamp,power_w or time,current_ma,voltage_v")
     out: list[TraceRow] = []
     relative = None
+    if rejected is None:
+        rejected = []
     for lineno, row in enumerate(rows[h + 1:], start=h + 2):
         if not row or all(not c.strip() for c in row):
             continue
@@ -131,6 +141,10 @@ def parse_trace(text: str, *, name: str = "trace", start_wall_s: float | None = 
                 power = float(row[cols.current]) * cols.current_scale * float(row[cols.voltage]) * cols.voltage_scale
         except (IndexError, ValueError, SensorError) as exc:
             raise SensorError(f"{name} line {lineno}: cannot read {row!r} ({exc}); fix or remove that row") from None
+        problem = time_problem(t, absolute=absolute) or (None if math.isfinite(power) else
+                                                         f"power {power} is not a finite number")
+        if problem:
+            raise SensorError(f"{name} line {lineno}: {problem}; fix or remove that row")
         if relative is None:
             relative = not absolute
         if relative:
@@ -138,6 +152,10 @@ def parse_trace(text: str, *, name: str = "trace", start_wall_s: float | None = 
                 raise SensorError(f"{name}: time column holds relative seconds; give the wall-clock time of the first "
                                   "row (start_wall_s) to align it with a run")
             t += start_wall_s
+        bad = power_problem(power, limit_w)
+        if bad:  # a meter glitch: left out and counted, never a measurement
+            rejected.append(f"line {lineno}: {bad}")
+            continue
         out.append(TraceRow(t, abs(power)))
     out.sort(key=lambda r: r.wall_s)
     used = (f"power column {cols.names[cols.power]!r}" if cols.power is not None else
@@ -168,6 +186,7 @@ class TraceSource:
             rails=(self._used,),
             default_sample_hz=rate,
             resolution_w=min(steps) if steps else 0.0,  # the smallest step seen in the trace
+            skipped=tuple(f"{self.path.name} {r}; row left out" for r in self.rejected[:20]),
         )
 
     def _load(self) -> None:
@@ -175,7 +194,9 @@ class TraceSource:
             text = self.path.read_text(encoding="utf-8-sig", errors="replace")
         except OSError as exc:
             raise SensorError(f"cannot read trace file {self.path}: {exc.strerror or exc}; check the path") from None
-        rows, self._used = parse_trace(text, name=str(self.path), start_wall_s=self.start_wall_s)
+        self.rejected: list[str] = []
+        rows, self._used = parse_trace(text, name=str(self.path), start_wall_s=self.start_wall_s,
+                                       rejected=self.rejected)
         self.rows = [TraceRow(r.wall_s + self.clock_offset_s, r.power_w) for r in rows]
         self._walls = [r.wall_s for r in self.rows]
 

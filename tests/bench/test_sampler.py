@@ -56,7 +56,7 @@ def test_stop_is_prompt_even_with_a_long_period(sysroot):
 
 def test_sensor_error_is_reraised_in_the_caller_on_stop():
     src = FailingAfter(5)
-    s = Sampler(src, sample_hz=200).start()
+    s = Sampler(src, sample_hz=200, max_gap_s=0).start()  # no gap tolerated
     deadline = time.monotonic() + 5
     while s.running and time.monotonic() < deadline:
         time.sleep(0.01)
@@ -67,7 +67,7 @@ def test_sensor_error_is_reraised_in_the_caller_on_stop():
 
 
 def test_check_raises_while_the_run_goes_on():
-    s = Sampler(FailingAfter(2), sample_hz=200).start()
+    s = Sampler(FailingAfter(2), sample_hz=200, max_gap_s=0).start()
     time.sleep(0.2)
     with pytest.raises(SensorError):
         s.check()

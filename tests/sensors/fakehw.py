@@ -86,6 +86,42 @@ def jetson_agx_orin(root: Path) -> tuple[Path, Path]:
     return a, b
 
 
+def jetson_agx_orin_mainline(root: Path, *, spare: str = "unlabelled", hwmon=(1, 2)) -> tuple[Path, Path]:
+    """AGX Orin under the mainline ina3221 driver, whose device tree leaves the spare channels of
+    1-0041 (in1, in3) unnamed: no ``in1_label``/``in3_label``, while ``in1_input`` etc. exist
+    (on the board reading them answers ENODATA; here they hold values a reader must not count).
+    ``spare="absent"``: channel 1's files are missing altogether (the monitor must still be found).
+    Same real readings as :func:`jetson_agx_orin` (four rails).
+    """
+    a = add_ina3221_hwmon(root, "1-0040", [("VDD_GPU_SOC", 843, 6170), ("VDD_CPU_CV", 843, 1200),
+                                           ("VIN_SYS_5V0", 4968, 953)], hwmon=hwmon[0], shunt_uohm=2000)
+    b = add_ina3221_hwmon(root, "1-0041", [("X", 5000, 500), ("VDDQ_VDD2_1V8AO", 1800, 341), ("X", 5000, 500)],
+                          hwmon=hwmon[1], shunt_uohm=2000)
+    for k in (1, 3):
+        (b / f"in{k}_label").unlink()
+        if spare == "absent":
+            for f in (f"in{k}_input", f"curr{k}_input", f"curr{k}_max", f"curr{k}_crit"):
+                (b / f).unlink()
+    return a, b
+
+
+#: the four AGX Orin rails of the reference capture, mV x mA
+AGX_ORIN_RAILS_MW = {"VDD_GPU_SOC": 843 * 6170 / 1000, "VDD_CPU_CV": 843 * 1200 / 1000,
+                     "VIN_SYS_5V0": 4968 * 953 / 1000, "VDDQ_VDD2_1V8AO": 1800 * 341 / 1000}
+
+
+def jetson_thor_ina238(root: Path) -> Path:
+    """A Jetson Thor-like board: an INA238 hwmon monitor (mainline ina238 driver), no INA3221."""
+    d = root / "bus/i2c/drivers/ina238/2-0040/hwmon/hwmon4"
+    write(d / "name", "ina238")
+    write(d / "in1_input", 19800)      # bus voltage, mV
+    write(d / "curr1_input", 1500)     # mA
+    write(d / "power1_input", 29700000)  # uW
+    (root / "class/hwmon").mkdir(parents=True, exist_ok=True)
+    (root / "class/hwmon/hwmon4").symlink_to(d)
+    return d
+
+
 def jetson_nano(root: Path, pom_in_mw=1022, gpu_mw=0, cpu_mw=204) -> Path:
     """Jetson Nano on L4T 32: 6-0040/iio:device0, POM_5V_IN / POM_5V_GPU / POM_5V_CPU."""
     return add_ina3221_iio(root, "6-0040", [("POM_5V_IN", 5080, round(pom_in_mw * 1000 / 5080), pom_in_mw),
@@ -174,8 +210,11 @@ DUMPSYS_BATTERY = """Current Battery Service state:
 
 def fake_phone(base: Path, serial: str, *, current_now: int, voltage_now: int, status: int = 3, ac: bool = False,
                usb: bool = False, level: int = 19, charge_counter: int = 0, voltage_mv: int = 3764,
-               charge_full: int | None = None) -> Path:
-    """A phone's file system for the fake adb: its battery sysfs files and a ``dumpsys`` command."""
+               charge_full: int | None = None, drain_ua: float | None = None) -> Path:
+    """A phone's file system for the fake adb: its battery sysfs files and a ``dumpsys`` command.
+
+    ``drain_ua``: the ``Charge counter`` (µAh, whole numbers as phones print it) falls at this
+    current from the moment the phone is made, as a live fuel gauge's does."""
     root = base / f"phone-{serial}"
     bat = root / "sys/class/power_supply/battery"
     write(bat / "current_now", current_now)
@@ -187,8 +226,17 @@ def fake_phone(base: Path, serial: str, *, current_now: int, voltage_now: int, s
         voltage_mv=voltage_mv))
     dumpsys = root / "bin/dumpsys"
     dumpsys.parent.mkdir(parents=True, exist_ok=True)
-    dumpsys.write_text(f"#!/bin/sh\n[ \"$1\" = battery ] && exec cat {root}/dumpsys_battery.txt\n"
-                       "echo \"Can't find service: $1\"\n")
+    if drain_ua is None:
+        dumpsys.write_text(f"#!/bin/sh\n[ \"$1\" = battery ] && exec cat {root}/dumpsys_battery.txt\n"
+                           "echo \"Can't find service: $1\"\n")
+    else:
+        import time as _time
+        dumpsys.write_text(
+            f"#!{sys.executable}\nimport re, sys, time\n"
+            f"if sys.argv[1:2] != ['battery']:\n    print(\"Can't find service\"); sys.exit(0)\n"
+            f"text = open({str(root / 'dumpsys_battery.txt')!r}).read()\n"
+            f"now = {charge_counter} - int({drain_ua!r} * (time.time() - {_time.time()!r}) / 3600)\n"
+            "print(re.sub(r'Charge counter: -?\\d+', f'Charge counter: {now}', text), end='')\n")
     dumpsys.chmod(0o755)
     return root
 

@@ -123,3 +123,51 @@ def test_phone_thermal_zones_and_cooling_devices_over_the_same_shell(tmp_path, b
         assert src.read().power_w == pytest.approx(0.450 * 3.85)  # the shell still serves the battery
     finally:
         src.close()
+
+
+# --- mA or µA decided from more than one reading (issue 12: 4) --------------------------------------
+
+def test_ua_phone_drawing_under_10_ma_is_not_read_1000x_too_high(tmp_path, bin_dir):
+    """Pixel 3a style: µA, 966 µA at 3.85 V = 3.7 mW; a magnitude rule alone reads 3.72 W."""
+    phone = fake_phone(tmp_path, "PIX3A", current_now=966, voltage_now=3850000, charge_counter=2650000,
+                       drain_ua=966)
+    fake_adb(bin_dir, {"PIX3A": phone})
+    src = AdbBatterySource(serial="PIX3A", unit_probe_s=8.0)
+    try:
+        assert src.read().power_w == pytest.approx(966e-6 * 3.85)
+        assert src.info.decisions[0].startswith("current_now unit uA: the Charge counter drain")
+    finally:
+        src.close()
+
+
+def test_ma_phone_confirmed_by_its_charge_counter(tmp_path, bin_dir):
+    phone = fake_phone(tmp_path, "HW2", current_now=-450, voltage_now=3850000, charge_counter=2650000,
+                       drain_ua=450_000)
+    fake_adb(bin_dir, {"HW2": phone})
+    src = AdbBatterySource(serial="HW2")
+    try:
+        assert src.read().power_w == pytest.approx(0.450 * 3.85)
+        assert "unit mA: the Charge counter drain" in src.info.decisions[0]
+    finally:
+        src.close()
+
+
+def test_unit_from_a_large_reading_needs_no_probe_and_says_why(tmp_path, bin_dir):
+    phone = fake_phone(tmp_path, "MI", current_now=620000, voltage_now=4012000, charge_counter=2650000)
+    fake_adb(bin_dir, {"MI": phone})
+    src = AdbBatterySource(serial="MI")
+    try:
+        assert "unit uA: a reading of 620000 is 10 A or more if mA" in src.info.decisions[0]
+    finally:
+        src.close()
+
+
+def test_phone_whose_counter_never_moves_keeps_mA_and_says_unconfirmed(tmp_path, bin_dir):
+    phone = fake_phone(tmp_path, "OLD", current_now=-450, voltage_now=3850000, charge_counter=2650000)
+    fake_adb(bin_dir, {"OLD": phone})
+    src = AdbBatterySource(serial="OLD", unit_probe_s=0.5)
+    try:
+        assert "taken as mA by magnitude (the Charge counter did not move" in src.info.decisions[0]
+        assert "unconfirmed" in src.info.decisions[0]
+    finally:
+        src.close()

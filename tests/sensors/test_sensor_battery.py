@@ -96,3 +96,55 @@ def test_no_battery(sysroot):
     mains(sysroot, online=1)
     with pytest.raises(SensorError, match="no battery under"):
         BatterySource(sysroot)
+
+
+# --- unit decisions, cross-checked against the battery's own counter (issue 12: 3) -----------------
+
+import time  # noqa: E402
+
+
+def _drain(d, start_uwh: int, watts: float, steps: int, dt_s: float = 0.12):
+    """Step energy_now down as a gauge would at ``watts``, reading the source after each step."""
+    uwh = start_uwh
+    for _ in range(steps):
+        time.sleep(dt_s)
+        uwh -= round(watts * dt_s / 3.6e-3)
+        write(d / "energy_now", uwh)
+        yield
+
+
+def test_old_acpi_battery_with_uw_in_current_now_is_read_as_power_and_confirmed(sysroot):
+    # energy-based (energy_now, no charge_*), no power_now; current_now holds the rate, 14.4 W, in uW
+    d = add_power_supply(sysroot, "BAT0", type="Battery", status="Discharging", voltage_now=10459000,
+                         current_now=14400000, energy_now=20000000, energy_full=25860000)
+    src = BatterySource(sysroot)
+    assert src.read().power_w == pytest.approx(14.4)          # not 150.6 W
+    assert "current_now unit uW" in src.info.decisions[0] and "150.6 W" in src.info.decisions[0]
+    for _ in _drain(d, 20000000, 14.4, 3):
+        src.read()
+    assert any("confirmed by the energy_now drain" in x for x in src.info.decisions)
+
+
+def test_energy_battery_unit_switched_when_its_counter_contradicts_the_magnitude(sysroot):
+    # 1.5e6 read as uA x 10.46 V = 15.7 W looks plausible, but the gauge drains at 1.5 W: the value is uW
+    d = add_power_supply(sysroot, "BAT0", type="Battery", status="Discharging", voltage_now=10459000,
+                         current_now=1500000, energy_now=20000000, energy_full=25860000)
+    src = BatterySource(sysroot)
+    assert src.read().power_w == pytest.approx(1.5 * 10.459)
+    for _ in _drain(d, 20000000, 1.5, 3):
+        src.read()
+    assert src.read().power_w == pytest.approx(1.5)
+    assert any("contradicted by the energy_now drain" in x and "switched to uW" in x for x in src.info.decisions)
+
+
+def test_charge_battery_current_confirmed_by_charge_now_drain(sysroot):
+    d = laptop_battery_charge(sysroot)       # 0.756 A x 12.6 V = 9.5 W
+    src = BatterySource(sysroot)
+    uah = 4723000
+    for _ in range(3):
+        time.sleep(0.12)
+        uah -= round(0.756e6 * 0.12 / 3600)
+        write(d / "charge_now", uah)
+        src.read()
+    assert any("current_now unit uA: confirmed by the charge_now drain" in x for x in src.info.decisions)
+    assert src.read().power_w == pytest.approx(0.756 * 12.6)

@@ -2,8 +2,10 @@
 
 Units and signs of ``current_now`` differ by vendor (uA or mA; negative or positive while
 discharging), so the source calibrates per device when it opens, with the phone verified
-unplugged and discharging by ``dumpsys battery``: the unit from the magnitude (|value| <
-10 000 is mA), the sign from the discharging reading. Battery current only equals the
+unplugged and discharging by ``dumpsys battery``: the unit from several readings and, when
+their magnitude cannot tell (all under 10 000), from the drain of the phone's ``Charge
+counter`` over a short probe (:func:`edgekit.sensors.units.android_current_unit`; the
+decision and why are in ``info.decisions``), the sign from the discharging reading. Battery current only equals the
 phone's power while nothing charges it, so the source refuses a charging or powered phone.
 """
 
@@ -21,9 +23,9 @@ from edgekit.errors import SensorError
 from edgekit.sensors.base import (BatteryState, PowerSample, SourceInfo, ThermalSnapshot,
                                   ThermalZoneReading)
 from edgekit.sensors.commands import require_command, run_command
+from edgekit.sensors.units import MA_THRESHOLD, UnitDecision, android_current_unit
 
 BATTERY_DIR = "/sys/class/power_supply/battery"
-MA_THRESHOLD = 10_000        # |current_now| below this is taken as mA, else uA
 MV_THRESHOLD = 100_000       # voltage_now below this is taken as mV, else uV
 DEFAULT_HZ = 5.0
 STATUS_NAMES = {1: "Unknown", 2: "Charging", 3: "Discharging", 4: "Not charging", 5: "Full"}
@@ -83,13 +85,15 @@ class AdbBatterySource:
     """Battery discharge power of an Android phone, sampled over a persistent ``adb shell``."""
 
     def __init__(self, serial: str | None = None, command: str | None = None, *,
-                 calibration_reads: int = 3, battery_dir: str = BATTERY_DIR):
+                 calibration_reads: int = 3, battery_dir: str = BATTERY_DIR, unit_probe_s: float = 5.0):
         self.adb = require_command("adb", command)
         self.serial = serial
         self.battery_dir = battery_dir
         self._prefix = [self.adb, *(["-s", serial] if serial else [])]
         self._who = f"phone {serial}" if serial else "the phone"
-        self._refuse_if_charging(self.dumpsys())
+        first = self.dumpsys()
+        t_first = time.monotonic()
+        self._refuse_if_charging(first)
         self._proc = subprocess.Popen([*self._prefix, "shell"], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
                                       stderr=subprocess.PIPE, bufsize=0)
         self._buf = b""
@@ -104,7 +108,8 @@ class AdbBatterySource:
             self.close()
             raise SensorError(f"{self._who} reports current_now = 0 while discharging; it does not expose battery "
                               "current — use an external meter (--power trace)")
-        self.current_scale_a = 1e-3 if abs(cur) < MA_THRESHOLD else 1e-6
+        self.unit = self._decide_unit([r[0] for r in raws], first, t_first, unit_probe_s)
+        self.current_scale_a = self.unit.scale
         self.voltage_scale_v = 1e-3 if volt < MV_THRESHOLD else 1e-6
         self.discharge_sign = -1 if cur < 0 else 1
         unit = "mA" if self.current_scale_a == 1e-3 else "uA"
@@ -117,7 +122,25 @@ class AdbBatterySource:
             rails=("battery",),
             default_sample_hz=DEFAULT_HZ,
             resolution_w=self.current_scale_a * volt * self.voltage_scale_v,
+            decisions=(f"current_now unit {self.unit.unit}: {self.unit.reason}",),
         )
+
+    def _decide_unit(self, raws: list[int], first: DumpsysBattery, t_first: float, probe_s: float) -> UnitDecision:
+        """mA or µA from several readings; when their magnitude cannot tell, from the Charge counter drain."""
+        # "Charge counter: 0" is a phone that does not keep one (google/syzkaller issue #79 capture)
+        if max(abs(r) for r in raws) >= MA_THRESHOLD or not first.charge_counter_uah or probe_s <= 0:
+            return android_current_unit(raws)
+        deadline = t_first + probe_s
+        while True:
+            raws.append(self._read_raw()[0])
+            st = self.dumpsys()
+            now = time.monotonic()
+            if st.charge_counter_uah is not None and st.charge_counter_uah != first.charge_counter_uah:
+                drain_ua = (first.charge_counter_uah - st.charge_counter_uah) * 3600.0 / (now - t_first)
+                return android_current_unit(raws, counter_drain_ua=max(drain_ua, 0.0) or None, probe_s=now - t_first)
+            if now >= deadline:
+                return android_current_unit(raws, counter_drain_ua=0.0, probe_s=now - t_first)
+            time.sleep(min(0.25, max(0.0, deadline - now)))
 
     # -- adb plumbing ---------------------------------------------------------------------
 

@@ -14,11 +14,13 @@ from __future__ import annotations
 
 import math
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from edgekit.errors import SensorError
 from edgekit.sensors.base import BatteryState, PowerSample, SourceInfo
+from edgekit.sensors.plausible import POWER_LIMIT_W
+from edgekit.sensors.units import UnitDecision, acpi_current_unit, counter_check
 from edgekit.sensors.sysfs import read_int, read_optional_int, read_optional_text, read_text
 
 UWH_TO_J = 3.6e-3        # 1 uWh = 3.6 mJ
@@ -77,6 +79,19 @@ class _Counter:
     power_w: float = math.nan
 
 
+def _step(c: _Counter, raw: float, t: float) -> None:
+    """Advance a decreasing counter: energy used so far, and the power over its last whole step."""
+    if c.last_raw is None:
+        c.last_raw = raw
+    elif raw != c.last_raw:
+        step_j = c.last_raw - raw
+        c.energy_used_j += step_j
+        if c.last_change_t is not None:  # a whole gauge step seen: its average power
+            c.power_w = step_j / (t - c.last_change_t)
+        c.last_change_t = t
+        c.last_raw = raw
+
+
 class _Battery:
     def __init__(self, d: Path):
         self.dir = d
@@ -96,6 +111,45 @@ class _Battery:
             raise SensorError(f"battery {self.name} at {d} has no power_now, current_now/voltage_now, energy_now or "
                               "charge_now to measure from; use an external meter (--power trace)")
         self.counter = _Counter()
+        self.check = _Counter()      # the battery's own counter, to cross-check current_now's unit
+        self.checked = False
+        self.decisions: list[str] = []
+        self.unit = UnitDecision(1e-6, "uA", "kernel ABI", False)
+        energy_now, charge_now = read_optional_int(d / "energy_now"), read_optional_int(d / "charge_now")
+        self.check_kind = "energy_now" if energy_now is not None else "charge_now" if charge_now is not None else None
+        if self.method == "current_now x voltage_now":
+            if energy_now is not None and charge_now is None:  # energy-based: current_now may be a rate in uW
+                self.unit = acpi_current_unit(current, volts, energy_full_uwh=read_optional_int(d / "energy_full"),
+                                              max_power_w=POWER_LIMIT_W)
+            self.decisions.append(f"{self.name} current_now unit {self.unit.unit}: {self.unit.reason}"
+                                  + ("" if self.check_kind is None else
+                                     f"; to be cross-checked against the {self.check_kind} drain"))
+
+    def _check_counter_j(self) -> float | None:
+        d = self.dir
+        if self.check_kind == "energy_now":
+            return read_int(d / "energy_now") * UWH_TO_J
+        if self.check_kind == "charge_now":
+            return read_int(d / "charge_now") * read_int(d / "voltage_now") / 1e6 * UWH_TO_J
+        return None
+
+    def _cross_check(self, t: float, current: int, volts: int) -> None:
+        """Once the battery's own counter has stepped twice, does its drain support current_now's unit?"""
+        raw = self._check_counter_j()
+        if raw is None or self.checked:
+            return
+        _step(self.check, raw, t)
+        if not math.isfinite(self.check.power_w):
+            return
+        as_ua = abs(current) * volts / 1e12
+        as_uw = abs(current) / 1e6
+        chosen, other = (as_uw, as_ua) if self.unit.unit == "uW" else (as_ua, as_uw)
+        other_unit = "uA" if self.unit.unit == "uW" else "uW"
+        keep, why = counter_check(chosen, other, self.check.power_w, self.unit.unit, other_unit, self.check_kind)
+        self.checked = True
+        if not keep:
+            self.unit = UnitDecision(1e-6, other_unit, why, True)
+        self.decisions.append(f"{self.name} current_now unit {self.unit.unit}: {why}")
 
     @property
     def has_counter(self) -> bool:
@@ -103,7 +157,7 @@ class _Battery:
 
     def step_w(self) -> float:
         """The reporting quantum: 1 uW (power_now), 1 uA x voltage, or 1 uWh per sample interval (counters)."""
-        if self.method == "power_now":
+        if self.method == "power_now" or self.unit.unit == "uW":
             return 1e-6
         if self.method == "current_now x voltage_now":
             return 1e-6 * read_int(self.dir / "voltage_now") / 1e6
@@ -118,21 +172,17 @@ class _Battery:
         if self.method == "power_now":
             return abs(read_int(d / "power_now")) / 1e6, None
         if self.method == "current_now x voltage_now":
-            return abs(read_int(d / "current_now")) * read_int(d / "voltage_now") / 1e12, None
+            current, volts = read_int(d / "current_now"), read_int(d / "voltage_now")
+            self._cross_check(t, current, volts)
+            if self.unit.unit == "uW":
+                return abs(current) / 1e6, None
+            return abs(current) * volts / 1e12, None
         c = self.counter
         if self.method == "energy_now counter":
             raw = read_int(d / "energy_now") * UWH_TO_J
         else:  # charge (uAh) x voltage (uV) -> J
             raw = read_int(d / "charge_now") * read_int(d / "voltage_now") / 1e6 * UWH_TO_J
-        if c.last_raw is None:
-            c.last_raw = raw
-        elif raw != c.last_raw:
-            step_j = c.last_raw - raw
-            c.energy_used_j += step_j
-            if c.last_change_t is not None:  # a whole gauge step seen: its average power
-                c.power_w = step_j / (t - c.last_change_t)
-            c.last_change_t = t
-            c.last_raw = raw
+        _step(c, raw, t)
         return c.power_w, c.energy_used_j
 
 
@@ -171,6 +221,7 @@ class BatterySource:
             default_sample_hz=DEFAULT_HZ,
             resolution_w=sum(b.step_w() for b in self.batteries),
             has_counter=has_counter,
+            decisions=tuple(x for b in self.batteries for x in b.decisions),
         )
 
     def _check_discharging(self) -> None:
@@ -191,6 +242,9 @@ class BatterySource:
             rails_w[b.name] = p
             if e is not None:
                 energy = (energy or 0.0) + e
+        decisions = tuple(x for b in self.batteries for x in b.decisions)
+        if decisions != self.info.decisions:  # a cross-check concluded: the result says which unit and why
+            self.info = replace(self.info, decisions=decisions)
         return PowerSample(t_s=t, power_w=sum(rails_w.values()), energy_j=energy, rails_w=rails_w)
 
     def battery_state(self) -> BatteryState:

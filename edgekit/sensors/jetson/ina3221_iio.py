@@ -83,6 +83,7 @@ class JetsonIioSource:
             default_sample_hz=DEFAULT_HZ,
             # the driver reports whole mW per rail; the ADC step behind it is not exposed
             resolution_w=0.001 * len(self.counted),
+            rail_set=railsel.rail_set(self.counted),
         )
 
     def read(self) -> PowerSample:

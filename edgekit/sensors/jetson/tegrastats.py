@@ -118,6 +118,8 @@ class TegrastatsSource:
             rails=self.counted,
             default_sample_hz=1000.0 / self.interval_ms,
             resolution_w=0.001 * len(self.counted),  # tegrastats prints whole mW
+            rail_set=railsel.rail_set(self.counted),
+            update_interval_s=self.interval_ms / 1000.0,
         )
 
     def _pump(self) -> None:
