@@ -329,3 +329,14 @@ def test_a_targets_dir_without_profiles_says_so(tmp_path, capsys, make):
     captured = capsys.readouterr()
     assert captured.out == "" and captured.err.strip() == f"edgekit: error: {d}: {what}; pass a --targets-dir " \
                                                         f"that holds profiles, or leave it out for the bundled ones"
+
+
+@pytest.mark.parametrize("columns,wide", [(80, False), (60, False), (80, True)])
+def test_targets_table_never_shortens_a_profile_name(capsys, monkeypatch, columns, wide):
+    monkeypatch.setenv("COLUMNS", str(columns))
+    assert main(["targets", *(["--wide"] if wide else [])]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert all(len(line) <= columns for line in lines)
+    first_cells = {line.split("│")[1].strip() for line in lines if line.startswith("│") and line.split("│")[1].strip()}
+    assert {p.stem for p in SHIPPED} <= first_cells
+    assert not any("…" in line.split("│")[1] for line in lines if line.startswith("│"))

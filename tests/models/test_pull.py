@@ -136,3 +136,14 @@ def test_cli_errors_are_one_line_and_nonzero(tmp_path, capsys):
     assert main(["models", "list", "--catalog", str(bad)]) != 0
     err = capsys.readouterr().err.strip()
     assert "missing key" in err and "\n" not in err
+
+
+def test_pull_ignores_look_alike_packages_in_the_working_directory(tmp_path, monkeypatch):
+    """`python -m pip` (and the export child) used to import a folder named pip/edgekit from the cwd."""
+    for name in ("pip", "edgekit"):
+        (tmp_path / "cwd" / name).mkdir(parents=True)
+        (tmp_path / "cwd" / name / "__init__.py").write_text(f"raise SystemExit('the wrong {name}')\n")
+    monkeypatch.chdir(tmp_path / "cwd")
+    path = pull("ppocr-mobile-cls", cache_dir=tmp_path / "cache")
+    assert sha256_file(path) == next(e.sha256 for e in load_catalog() if e.name == "ppocr-mobile-cls")
+    assert sorted(p.name for p in (tmp_path / "cwd").iterdir()) == ["edgekit", "pip"]
