@@ -137,6 +137,10 @@ def load_target_file(path: Path) -> Target:
         data = tomllib.loads(path.read_text(encoding="utf-8"))
     except FileNotFoundError:
         raise ConfigError(f"{path}: target profile not found") from None
+    except UnicodeDecodeError as exc:
+        raise ConfigError(f"{path}: not UTF-8 text (invalid byte at {exc.start}); fix the profile") from None
+    except OSError as exc:
+        raise ConfigError(f"{path}: cannot read the target profile ({exc.strerror or exc})") from None
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"{path}: not valid TOML ({exc}); fix the profile") from None
     try:
@@ -171,8 +175,10 @@ def load_target(name: str, targets_dir: Path | None = None) -> Target:
     """Load a profile by name or family alias (``jetson``, ``rpi``, ``phone``)."""
     d, files = _profile_files(targets_dir)
     resolved = resolve_name(name)
-    path = d / f"{resolved}.toml"
-    if not path.is_file():
+    # the profile is picked from the directory's listing, never a path built from the name (a device's
+    # envelope names its target: "../../x" must not reach a file outside the profiles directory)
+    path = {p.stem: p for p in files}.get(resolved) if isinstance(resolved, str) else None
+    if path is None or not path.is_file():
         known = [p.stem for p in files]
         raise ConfigError(
             f"unknown target {name!r}; choose one of {', '.join(known)} "

@@ -46,6 +46,8 @@ ACKED_KINDS = ("result", "telemetry")
 
 #: A fleet or device id: one topic level, no wildcards, no separators.
 SEGMENT_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.:-]{0,127}$")
+#: Device ids the collector's own topics use (``edgekit/v1/<fleet>/alerts/<device>``, ``.../<device>/ack``).
+RESERVED_DEVICE_IDS = frozenset(("alerts", "ack"))
 
 DEFAULT_PORTS = {"mqtt": 1883, "mqtts": 8883}
 #: ``?protocol=`` values of a broker URL. MQTT 5 is the default; 3.1.1 exists for
@@ -61,6 +63,9 @@ def check_segment(value: str, what: str) -> str:
         raise ConfigError(
             f"invalid {what} {value!r}: use 1-128 characters from A-Z a-z 0-9 _ . : - "
             f"starting with a letter or digit (it becomes one MQTT topic level)")
+    if what == "device id" and value in RESERVED_DEVICE_IDS:
+        raise ConfigError(f"device id {value!r} is reserved (it would collide with the collector's "
+                          f"{value} topics); choose another --device-id")
     return value
 
 
@@ -88,13 +93,15 @@ class TopicParts(NamedTuple):
 def parse_topic(name: str) -> TopicParts | None:
     """``(fleet, device_id, kind)`` of a device topic (kind: result, telemetry, status or ack), or None.
 
-    Alert topics (``.../alerts/<device>``) are not device topics and give None.
+    Alert topics (``.../alerts/<device>``) are not device topics and give None, nor are the reserved
+    device ids (``alerts``, ``ack``); fleet and device id must match ``SEGMENT_RE``. The collector's
+    validator uses this check too: what passes can be answered on its ack topic.
     """
     parts = name.split("/")
     if len(parts) != 5 or "/".join(parts[:2]) != TOPIC_ROOT:
         return None
     fleet, device_id, kind = parts[2], parts[3], parts[4]
-    if device_id == "alerts" or kind not in KINDS + ("ack",):
+    if device_id in RESERVED_DEVICE_IDS or kind not in KINDS + ("ack",):
         return None
     if not (SEGMENT_RE.match(fleet) and SEGMENT_RE.match(device_id)):
         return None

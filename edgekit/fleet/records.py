@@ -89,7 +89,9 @@ def parse_timestamp(text: str) -> float:
 
 
 def iso_utc(t_s: float) -> str:
-    return datetime.fromtimestamp(t_s, timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    """Never raises: a stored time outside year 1..9999 (an old database, a device's clock) is clamped."""
+    from edgekit.timefmt import utc_strftime
+    return utc_strftime(t_s, "%Y-%m-%dT%H:%M:%S.%fZ")
 
 
 def _num(value: Any, name: str, *, minimum: float | None = None) -> float | None:

@@ -25,6 +25,7 @@ from edgekit.fleet.collector.store.base import SqlStore
 from edgekit.fleet.collector.store.rows import ResultRow, TelemetryRow, ViolationRow
 from edgekit.report.carbon import GridIntensity, grams_co2e, grams_per_1000_inferences, load_grid_table
 from edgekit.report.carbon_config import CarbonConfig
+from edgekit.timefmt import utc_strftime
 
 J_PER_KWH = 3.6e6
 S_PER_DAY = 86400.0
@@ -75,7 +76,7 @@ def result_provenance(r: ResultRow) -> str:
 
 
 def _day(t_s: float) -> str:
-    return datetime.fromtimestamp(t_s, timezone.utc).strftime("%Y-%m-%d")
+    return utc_strftime(t_s, "%Y-%m-%d")
 
 
 @dataclass(frozen=True)

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
 from html import escape
 
+from edgekit.timefmt import utc_strftime
 from edgekit.report.data import FleetReport
 from edgekit.report.svg import Line, Series, bar_chart, line_chart, scatter_pareto
 from edgekit.report.terminal import fmt
@@ -23,7 +23,7 @@ svg .title{font-size:12px;font-weight:600}svg .grid{stroke:#eee}svg .axis{stroke
 
 
 def _when(t_s: float | None) -> str:
-    return "–" if t_s is None else datetime.fromtimestamp(t_s, timezone.utc).strftime("%Y-%m-%d %H:%M")
+    return "–" if t_s is None else utc_strftime(t_s, "%Y-%m-%d %H:%M")
 
 
 def _table(headers: list[str], rows: list[list[str]], left: int = 1, cls: str = "") -> str:

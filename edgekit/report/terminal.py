@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
 
 from rich.console import Console
 from rich.table import Table
 
+from edgekit.termsafe import cells
+from edgekit.timefmt import utc_strftime
 from edgekit.report.data import FleetReport
 
 
@@ -19,7 +20,7 @@ def fmt(v, spec: str = ".3g", none: str = "–") -> str:
 
 
 def _when(t_s: float | None) -> str:
-    return "–" if t_s is None else datetime.fromtimestamp(t_s, timezone.utc).strftime("%Y-%m-%d %H:%M")
+    return "–" if t_s is None else utc_strftime(t_s, "%Y-%m-%d %H:%M")
 
 
 def print_report(report: FleetReport, console: Console | None = None) -> None:
@@ -35,11 +36,11 @@ def print_report(report: FleetReport, console: Console | None = None) -> None:
                 "kWh/day", "gCO2e/day"):
         t.add_column(col, overflow="fold")
     for d in report.devices:
-        t.add_row(d.device_id, d.target or "–", d.state or "–", _when(d.last_seen_s), str(d.results),
+        t.add_row(*cells(d.device_id, d.target or "–", d.state or "–", _when(d.last_seen_s), str(d.results),
                   fmt(d.latency_ms_p50), fmt(d.latency_ms_p99), fmt(d.power_w_avg), fmt(d.power_w_peak),
                   fmt(d.energy_mj_per_inference), fmt(d.energy_mj_per_inference_net), fmt(d.temp_c_max),
                   fmt(d.throttled), fmt(d.battery_drain_pct_h), f"{d.open_violations}/{d.past_violations}",
-                  fmt(d.energy_kwh_per_day), fmt(d.gco2e_per_day))
+                  fmt(d.energy_kwh_per_day), fmt(d.gco2e_per_day)))
     c.print(t)
 
     v = Table(title="Models × target × precision", title_justify="left")
@@ -47,10 +48,10 @@ def print_report(report: FleetReport, console: Console | None = None) -> None:
                 "throttled", "drain %/h", "gCO2e/1k inf"):
         v.add_column(col, overflow="fold")
     for s in report.variants:
-        v.add_row(s.label, str(s.devices), str(s.results), fmt(s.latency_ms_p50), fmt(s.latency_ms_p99),
+        v.add_row(*cells(s.label, str(s.devices), str(s.results), fmt(s.latency_ms_p50), fmt(s.latency_ms_p99),
                   fmt(s.power_w_avg), fmt(s.energy_mj_per_inference), fmt(s.energy_mj_per_inference_net),
                   fmt(s.temp_c_max), fmt(s.throttled), fmt(s.battery_drain_pct_h),
-                  fmt(s.gco2e_per_1000_inferences, ".3g"))
+                  fmt(s.gco2e_per_1000_inferences, ".3g")))
     c.print(v)
 
     how = Table(title="How each figure was measured (power source, scope, sample rate, integration, validity flags)",
@@ -58,17 +59,17 @@ def print_report(report: FleetReport, console: Console | None = None) -> None:
     how.add_column("device / variant", no_wrap=True)
     how.add_column("how measured", overflow="fold")
     for d in report.devices:
-        how.add_row(d.device_id, d.provenance)
+        how.add_row(*cells(d.device_id, d.provenance))
     for s in report.variants:
-        how.add_row(s.label, s.provenance)
+        how.add_row(*cells(s.label, s.provenance))
     c.print(how)
 
     days = Table(title="Fleet energy per day (UTC)", title_justify="left")
     for col in ("day", "devices", "kWh", "gCO2e", "median mJ/inf"):
         days.add_column(col)
     for d in report.days:
-        days.add_row(d.day, str(d.devices), fmt(d.energy_kwh, ".4g"), fmt(d.gco2e, ".4g"),
-                     fmt(d.energy_mj_per_inference))
+        days.add_row(*cells(d.day, str(d.devices), fmt(d.energy_kwh, ".4g"), fmt(d.gco2e, ".4g"),
+                     fmt(d.energy_mj_per_inference)))
     c.print(days)
     ch = report.change()
     c.print(f"Total: {report.total_energy_kwh:.4g} kWh, {report.total_gco2e:.4g} gCO2e over {len(report.days)} day(s). "
@@ -80,7 +81,7 @@ def print_report(report: FleetReport, console: Console | None = None) -> None:
     for col in ("device", "kind", "limit", "worst", "raised (UTC)", "cleared (UTC)", "limit from", "measured by"):
         vt.add_column(col, overflow="fold")
     for x in report.violations:
-        vt.add_row(x.device_id, x.kind, f"{fmt(x.limit_value)} {x.unit}", f"{fmt(x.worst_value)} {x.unit}",
+        vt.add_row(*cells(x.device_id, x.kind, f"{fmt(x.limit_value)} {x.unit}", f"{fmt(x.worst_value)} {x.unit}",
                    _when(x.raised_at_s), _when(x.cleared_at_s) if x.cleared_at_s else "open", x.source,
-                   x.measured_by or "–")
+                   x.measured_by or "–"))
     c.print(vt)

@@ -32,6 +32,7 @@ cleared. A message that lacks a figure leaves that check as it was.
 
 from __future__ import annotations
 
+import logging
 import tomllib
 from dataclasses import dataclass
 from pathlib import Path
@@ -43,6 +44,8 @@ from edgekit.errors import ConfigError
 from edgekit.fleet.records import Message
 from edgekit.fleet.collector.store.rows import ViolationRow
 from edgekit.fleet.collector.store.tx import Tx
+
+_log = logging.getLogger("edgekit.fleet.budgets")
 
 DEFAULT_AVG_POWER_WINDOW_S = 300.0
 
@@ -146,10 +149,15 @@ class Budgets:
         if not name:
             return None
         if name not in self._targets:
+            from edgekit.fleet.collector.limits import TARGET_NAME_RE
             from edgekit.targets import load_target
             try:
+                if not TARGET_NAME_RE.match(name):
+                    raise ConfigError(f"target {name[:64]!r} is not a profile name")
                 self._targets[name] = load_target(name, self.targets_dir)
-            except ConfigError:
+            except Exception as exc:  # unknown or broken profile: no default limits, refused once (cached)
+                if not isinstance(exc, ConfigError) or "unknown target" not in str(exc):
+                    _log.warning("no target limits for %r: %s", name[:64], str(exc).splitlines()[0][:300])
                 self._targets[name] = None  # an unknown target brings no default limits
         return self._targets[name]
 

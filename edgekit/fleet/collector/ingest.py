@@ -37,6 +37,7 @@ from paho.mqtt.subscribeoptions import SubscribeOptions
 from edgekit.errors import EdgekitError
 from edgekit.fleet import messages as envelope
 from edgekit.fleet.collector.budgets import AlertEvent, BudgetChecker, Budgets, alert_payload
+from edgekit.fleet.collector.failures import is_outage, one_line
 from edgekit.fleet.collector.metrics import CollectorMetrics
 from edgekit.fleet.collector.store.base import SqlStore
 from edgekit.fleet.collector.store.rows import DeadLetter
@@ -99,6 +100,7 @@ class Collector:
         self._connected = threading.Event()
         self._fatal: str | None = None
         self._marks: tuple[list[int], list[int]] = ([], [])  # violations published, to mark in the next tx
+        self._committed = False  # the batch in _process is committed: a failure now must not retry it
         self._v5 = config.broker.protocol == "5"
         self.client = self._make_client()
 
@@ -227,21 +229,82 @@ class Collector:
                     return
                 continue
             delay_s = 0.1
-            while True:
+            pending = [batch]  # parts still to store, last first; split when a part fails for its data
+            while pending:
+                part = pending[-1]
                 try:
-                    self._process(batch)
-                    break
-                except Exception as exc:  # a database outage: keep the batch, do not ack, retry
+                    self._process(part)
+                    pending.pop()
+                    continue
+                except Exception as exc:
+                    if self._committed:  # after the commit (acks, alerts, metrics): never retry stored work
+                        pending.pop()
+                        self._after_commit_error("batch", exc)
+                        continue
+                    if not is_outage(exc):  # in the data: halves apart, then the single bad row dead-lettered
+                        pending.pop()
+                        if len(part) > 1:
+                            pending += [part[len(part) // 2:], part[:len(part) // 2]]
+                            log.warning("could not store a batch of %d messages (%s); storing its halves apart",
+                                        len(part), one_line(exc))
+                            continue
+                        if self._dead_letter_unstorable(part[0], exc):
+                            continue
+                        pending.append(part)
+                    # a database outage: keep the batch, do not ack, retry
                     self.metrics.store_errors.inc()
                     log.error("could not store a batch of %d messages (%s: %s); retrying in %.1f s",
-                              len(batch), type(exc).__name__, str(exc).splitlines()[0] if str(exc) else "",
+                              len(part), type(exc).__name__, str(exc).splitlines()[0] if str(exc) else "",
                               delay_s)
                     if self._stopping.wait(delay_s):
                         return  # stopping: unacknowledged messages come back from the broker next time
                     delay_s = min(delay_s * 2, 10.0)
 
+    def _after_commit_error(self, step: str, exc: BaseException) -> None:
+        """A failure after the commit: logged once, counted, never a reason to store the batch again."""
+        self.metrics.after_commit_for(step).inc()
+        log.error("after the commit, %s failed (%s); the stored messages stay stored", step, one_line(exc))
+
+    def _dead_letter_unstorable(self, item: _Incoming, exc: BaseException) -> bool:
+        """One message the database refused twice: dead-letter it (``store_failed``), tell its device, PUBACK it.
+
+        True when it is done with (stored after all, or dead-lettered); False when the database is out (the
+        message is kept and retried)."""
+        self._in_process = 1
+        try:
+            self._process([item])  # once more alone: a passing conflict stores now
+            return True
+        except Exception as again:
+            if self._committed:
+                self._after_commit_error("batch", again)
+                return True
+            if is_outage(again):
+                return False
+        detail = f"the database refused it: {one_line(exc)}"
+        try:
+            self.store.run(lambda tx: tx.store_batch([], [DeadLetter(item.topic, "store_failed", detail,
+                                                                     item.payload, item.received_at_s)], time.time()))
+        except Exception as failed:
+            log.error("could not dead-letter a message the database refused (%s); retrying", one_line(failed))
+            return False
+        self.metrics.rejected_for("store_failed").inc()
+        log.warning("rejected a message on %s: store_failed (%s)", item.topic[:200], detail)
+        try:
+            verdict = self.validator.validate(item.topic, item.payload, received_at_s=item.received_at_s)
+            parts = parse_topic(item.topic)
+            if verdict.accepted and parts is not None and parts.kind in ACKED_KINDS:
+                ack = envelope.build_ack([], [(verdict.message_id, "store_failed")])
+                self.client.publish(envelope.ack_topic(parts.fleet, parts.device_id), envelope.encode(ack), qos=1)
+        except Exception as failed:
+            self._after_commit_error("ack", failed)
+        if item.qos > 0 and item.generation == self._generation:
+            self.client.ack(item.mid, item.qos)
+        self._in_process = 0
+        return True
+
     def _process(self, batch: list[_Incoming]) -> None:
         self._in_process = len(batch)
+        self._committed = False
         accepted, rejects, rejected_ids = [], [], []
         received: dict[str, int] = {}
         validate = self.validator.validate
@@ -270,6 +333,7 @@ class Collector:
             return out, events
 
         out, events = self.store.run(write)
+        self._committed = True
         committed_t = time.monotonic()
         self._marks = ([], [])
 
@@ -303,10 +367,16 @@ class Collector:
                 refused.setdefault((parts.fleet, parts.device_id), []).append((verdict.message_id, verdict.reason))
         for key in acks.keys() | refused.keys():
             fleet, device_id = key
-            ack = envelope.build_ack(acks.get(key, []), refused.get(key, []))
-            self.client.publish(envelope.ack_topic(fleet, device_id), envelope.encode(ack), qos=1)
+            try:
+                ack = envelope.build_ack(acks.get(key, []), refused.get(key, []))
+                self.client.publish(envelope.ack_topic(fleet, device_id), envelope.encode(ack), qos=1)
+            except Exception as exc:  # logged once and counted; the PUBACKs below still go out
+                self._after_commit_error("ack", exc)
         # 2. alerts
-        self._publish_alerts(events)
+        try:
+            self._publish_alerts(events)
+        except Exception as exc:
+            self._after_commit_error("alerts", exc)
         # 3. PUBACKs to the broker: only now may it forget these messages
         generation = self._generation
         ack, observe = self.client.ack, m.latency.observe
@@ -321,8 +391,13 @@ class Collector:
         raised, cleared = self._marks
         for ev in events:
             v = ev.violation
-            info = self.client.publish(envelope.alert_topic(v.fleet, v.device_id),
-                                       json.dumps(alert_payload(ev), separators=(",", ":")), qos=1)
+            try:
+                info = self.client.publish(envelope.alert_topic(v.fleet, v.device_id),
+                                           json.dumps(alert_payload(ev), separators=(",", ":")), qos=1)
+            except Exception as exc:  # an alert that cannot be built: counted, marked, never tried again
+                self._after_commit_error("alert", exc)
+                (raised if ev.state == "raised" else cleared).append(v.id)
+                continue
             if ev.state == "raised":
                 self.metrics.violations.labels(kind=v.kind).inc()
                 log.warning("budget violation on %s: %s %s %g > %g %s (%s)", v.device_id, v.kind, v.subject,

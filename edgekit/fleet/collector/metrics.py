@@ -13,6 +13,7 @@ Names (all prefixed ``edgekit_collector_``):
 * ``batch_size``                        histogram of messages per committed batch
 * ``queue_depth``                       messages received but not yet committed
 * ``store_errors_total``                batches that failed to commit (they are retried, never acked)
+* ``after_commit_errors_total{step}``   failures after a commit (ack, alert, alerts, batch): logged, never retried
 """
 
 from __future__ import annotations
@@ -48,6 +49,9 @@ class CollectorMetrics:
                                     buckets=(1, 2, 5, 10, 20, 50, 100, 200, 500, 1000, 2000), registry=r)
         self.queue_depth = Gauge(PREFIX + "queue_depth", "messages received and not yet committed", registry=r)
         self.store_errors = Counter(PREFIX + "store_errors", "batches that failed to commit (retried)", registry=r)
+        self.after_commit_errors = Counter(PREFIX + "after_commit_errors",
+                                           "failures after a commit (logged once, never retried)", ["step"],
+                                           registry=r)
         # children bound once (a labels() lookup per message costs more than the increment); creating them
         # also exposes zeros, so dashboards see every reason and kind from the start
         self._rejected = {reason: self.rejected.labels(reason=reason) for reason in REASONS}
@@ -66,6 +70,9 @@ class CollectorMetrics:
     def rejected_for(self, reason: str):
         child = self._rejected.get(reason)
         return child if child is not None else self._rejected.setdefault(reason, self.rejected.labels(reason=reason))
+
+    def after_commit_for(self, step: str):
+        return self.after_commit_errors.labels(step=step)
 
     def serve(self, port: int, addr: str = "0.0.0.0"):
         """Serve ``/metrics`` over HTTP; returns the server (call ``.shutdown()`` to stop)."""

@@ -8,12 +8,15 @@ False. A schema outside the compiled subset is checked by jsonschema alone (``ch
 
 from __future__ import annotations
 
+import itertools
 import json
 import re
 from dataclasses import dataclass
 from pathlib import Path
 
 import jsonschema
+
+from edgekit.fleet.collector import limits
 
 
 def _schema_error_detail(err: jsonschema.ValidationError) -> str:
@@ -35,8 +38,9 @@ _TYPE_TESTS = {
     "array": "{v}.__class__ is list",
     "string": "{v}.__class__ is str",
     "number": "({v}.__class__ is float or {v}.__class__ is int)",
-    # draft 2020-12: a float with a zero fractional part is an integer
-    "integer": "({v}.__class__ is int or ({v}.__class__ is float and {v}.is_integer()))",
+    # type-exact, unlike draft 2020-12 (where 2.0 is an integer): an int, within a signed 64-bit integer
+    # (edgekit.fleet.collector.limits.is_int64; the jsonschema validator is given the same rule)
+    "integer": f"({{v}}.__class__ is int and {limits.INT_MIN} <= {{v}} <= {limits.INT_MAX})",
     "boolean": "({v} is True or {v} is False)",
     "null": "{v} is None",
 }
@@ -121,6 +125,7 @@ class _SchemaCompiler:
         unknown = set(schema) - _ANNOTATIONS - {
             "$ref", "type", "const", "enum", "minimum", "maximum", "exclusiveMinimum", "exclusiveMaximum",
             "minLength", "maxLength", "pattern", "items", "minItems", "maxItems", "required", "properties",
+            "maxProperties",
             "additionalProperties", "oneOf", "anyOf", "allOf", "if", "then", "else"}
         if unknown:
             raise _Unsupported(", ".join(sorted(unknown)))
@@ -170,6 +175,8 @@ class _SchemaCompiler:
                 self._body(schema["items"], item, ind + 2, depth + 1)
                 if len(self.lines) == start:
                     out(f"{pad}        pass")
+        if "maxProperties" in schema:
+            out(f"{pad}if {_OBJECT.format(v=v)} and len({v}) > {int(schema['maxProperties'])}: return False")
         if any(k in schema for k in ("required", "properties", "additionalProperties")):
             self._object(schema, v, ind, depth)
         for k in ("allOf", "anyOf", "oneOf"):
@@ -256,14 +263,20 @@ class CompiledSchema:
                     return None
             except Exception:  # anything odd: let jsonschema decide
                 pass
-        err = jsonschema.exceptions.best_match(self.full.iter_errors(doc))
-        return None if err is None else _schema_error_detail(err)
+        # the first few errors are enough for the reason: never walk all of them (a bounded cost per message)
+        err = jsonschema.exceptions.best_match(itertools.islice(self.full.iter_errors(doc), _ERRORS_LOOKED_AT))
+        if err is None:  # cannot happen while both apply the same rules; refuse rather than accept unchecked
+            return "(top level): the document does not match the schema"
+        return _schema_error_detail(err)
+
+
+_ERRORS_LOOKED_AT = 8
 
 
 def load_schema(path: Path) -> CompiledSchema:
     """Read, check and compile the JSON Schema in ``path``."""
     schema = json.loads(Path(path).read_text(encoding="utf-8"))
-    cls = jsonschema.validators.validator_for(schema)
+    cls = limits.exact_validator_class(schema)
     cls.check_schema(schema)
     try:
         check = compile_schema(schema)

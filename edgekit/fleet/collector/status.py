@@ -15,6 +15,7 @@ from dataclasses import asdict, dataclass
 
 from edgekit.fleet.records import iso_utc
 from edgekit.fleet.collector.store.base import SqlStore
+from edgekit.termsafe import markup
 
 DEFAULT_STALE_AFTER_S = 120.0
 
@@ -90,9 +91,9 @@ def print_status(rows: list[DeviceStatus], console=None) -> None:
             f"{v.kind}{f' ({v.subject})' if v.subject else ''} {v.worst_value:.4g} > {v.limit_value:.4g} {v.unit}"
             if v.unit != "bool" else f"{v.kind}{f' ({v.subject})' if v.subject else ''}"
             for v in r.open_violations) or "-"
-        table.add_row(r.fleet, r.device_id, r.target or "-", f"{state} [dim]({r.basis})[/]",
+        table.add_row(markup(r.fleet), markup(r.device_id), markup(r.target or "-"), f"{state} [dim]({r.basis})[/]",
                       f"{r.last_seen[:19]} ({_age(r.last_seen_age_s)} ago)", str(r.messages),
-                      str(r.missing_messages), violations)
+                      str(r.missing_messages), markup(violations))
     console.print(table)
     online = sum(r.state == "online" for r in rows)
     console.print(f"{len(rows)} devices, {online} online, "

@@ -9,12 +9,13 @@
 3. strict UTF-8                                                   -> ``not_utf8``
 4. JSON; the constants NaN/Infinity and overflowing numbers (1e999) -> ``not_json`` / ``non_finite``
 5. nesting depth (``max_depth``)                                   -> ``too_deep``
+   then arrays, strings and objects within edgekit.fleet.collector.limits -> ``over_limit``
 6. strings with NUL or lone surrogates (no database stores them)  -> ``bad_string``
 7. envelope schema (message-1.json) and body schema of its kind
    (telemetry-1.json, status-1.json, result-1.json when shipped)  -> ``schema``
 8. fleet, device id and kind equal to the topic's                 -> ``topic_mismatch``
 9. value ranges of the figures the collector uses (no negative
-   power or energy, timestamps that parse)                        -> ``value_range``
+   power or energy, timestamps that parse, sent_at in its window)  -> ``value_range``
 """
 
 from __future__ import annotations
@@ -24,9 +25,11 @@ import json.decoder
 import json.scanner
 import math
 import re
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
+from edgekit.fleet.collector import limits
 from edgekit.fleet.collector.schema import CompiledSchema, load_schema
 from edgekit.fleet.messages import KINDS, parse_topic
 from edgekit.fleet.records import Message, RecordError, message_from_document
@@ -36,6 +39,7 @@ SCHEMAS_DIR = Path(__file__).resolve().parents[2] / "schemas"
 REASONS = (
     "bad_topic", "too_large", "not_utf8", "not_json", "non_finite", "too_deep",
     "bad_string", "schema", "topic_mismatch", "value_range", "internal_error",
+    "over_limit", "store_failed",
 )
 
 DEFAULT_MAX_BYTES = 1024 * 1024
@@ -249,6 +253,9 @@ class Validator:
         if not isinstance(doc, dict):
             return Rejection(topic, "schema", f"(top level): payload is a JSON {type(doc).__name__}, not an object")
         mid = _message_id_of(doc)
+        over_limit = limits.size_problem(doc) if limits.may_exceed_sizes(text) else None
+        if over_limit is not None:
+            return Rejection(topic, "over_limit", over_limit, message_id=mid)
         if "\\u" in text:  # NUL and lone surrogates can only come from \u escapes (raw ones fail above)
             problem = _check_strings(doc)
             if problem:
@@ -267,7 +274,11 @@ class Validator:
                 return Rejection(topic, "topic_mismatch",
                                  f"payload {field} {str(doc[field])[:64]!r} != topic {field} {want!r}", message_id=mid)
         try:
-            return message_from_document(topic, doc, payload_bytes=len(payload), received_at_s=received_at_s,
-                                         body_json=body_json)
-        except RecordError as exc:
+            msg = message_from_document(topic, doc, payload_bytes=len(payload), received_at_s=received_at_s,
+                                        body_json=body_json)
+        except (RecordError, OverflowError) as exc:
             return Rejection(topic, "value_range", str(exc), message_id=mid)
+        late = limits.sent_at_problem(msg.sent_at_s, time.time() if received_at_s is None else received_at_s)
+        if late is not None:
+            return Rejection(topic, "value_range", f"{late} (sent_at {msg.sent_at[:40]!r})", message_id=mid)
+        return msg

@@ -18,7 +18,7 @@ def test_result_is_stored_acked_and_raises_one_alert_then_clears(mosquitto, tmp_
     alerts = Subscriber(mosquitto.port, "edgekit/v1/+/alerts/#")
     acks = Subscriber(mosquitto.port, "edgekit/v1/lab/pi-01/ack")
     pub = Publisher(mosquitto.port)
-    t0 = 1_800_000_000.0
+    t0 = 1_790_000_000.0  # in the past: a sent_at more than a day ahead of the collector is refused
     with InProcessCollector(mosquitto.port, db, budgets=budgets) as c:
         over = [envelope("result", "pi-01", i + 1, result_body(energy_mj=12.5 + i), sent_at=iso(t0 + i))
                 for i in range(3)]
@@ -70,7 +70,7 @@ def test_telemetry_average_power_over_window_from_target_profile(mosquitto, tmp_
     db = f"sqlite:///{tmp_path / 'fleet.db'}"
     alerts = Subscriber(mosquitto.port, "edgekit/v1/+/alerts/#")
     pub = Publisher(mosquitto.port)
-    t0 = 1_800_000_000.0
+    t0 = 1_790_000_000.0  # in the past: a sent_at more than a day ahead of the collector is refused
     with InProcessCollector(mosquitto.port, db) as c:
         # one spike above the budget: the 300 s window average stays below it
         docs = [envelope("telemetry", "pi-02", i + 1,
