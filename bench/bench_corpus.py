@@ -10,9 +10,11 @@ is measured side by side in this run (median of single-sample runs, this x86 hos
 figure).
 
 Inputs (say what they are, as the table does):
-  * vision models: crops of the real photographs in models/efficientnet_*.npz (scikit-learn / scikit-image
-    sample photos), resized and scaled as each model expects; there is no text in them, so the OCR rows are
-    agreement with fp32 on photos, not OCR accuracy;
+  * YOLOv8n and EfficientNet-Lite0: crops of the real photographs in models/efficientnet_*.npz
+    (scikit-learn / scikit-image sample photos), resized and scaled as each model expects;
+  * PP-OCR: text rendered with Pillow's own font (needs `pip install pillow`): pages of words over faded
+    photos for the detector, single lines for the orientation classifier, half of them turned 180 degrees,
+    so its eval set is labelled (0 upright, 1 turned) and the gate measures accuracy;
   * silero-vad: synthetic voiced audio (harmonics of 110-240 Hz at a 4 Hz syllable rate, plus noise), each
     576-sample chunk from a zero state.
 EfficientNet-Lite0 needs torch to pull; without it the row says so.
@@ -55,17 +57,64 @@ def yolo_inputs(which: str) -> dict:
     return {"images": _resize(_photos01(which), 320, 320)}
 
 
+WORDS = ("edge", "energy", "budget", "fleet", "device", "model", "power", "thermal", "battery", "latency",
+         "Jetson", "Raspberry", "phone", "camera", "sensor", "int8", "2026", "12:45", "EXIT", "Total 38.50",
+         "No parking", "Station 7", "invoice", "quantize", "verify", "OPEN", "Warehouse B", "km/h 60")
+
+
+def _font(size: int):
+    from PIL import ImageFont
+
+    return ImageFont.load_default(size=size)   # Pillow's own scalable font: no system font needed
+
+
+def _text_page(rng, h: int, w: int) -> np.ndarray:
+    """A light page (a faded photo behind) with 3-6 lines of dark words: what a text detector is for."""
+    from PIL import Image, ImageDraw
+
+    photo = _photos01("eval" if rng.random() < 0.5 else "calib")[rng.integers(0, 16)]
+    bg = (0.75 + 0.25 * _resize(photo[None], h, w)[0]).transpose(1, 2, 0)
+    img = Image.fromarray((bg * 255).astype(np.uint8))
+    draw = ImageDraw.Draw(img)
+    for _ in range(int(rng.integers(3, 7))):
+        size = int(rng.integers(16, 34))
+        line = " ".join(rng.choice(WORDS, size=int(rng.integers(1, 4))))
+        x, y = int(rng.integers(0, w // 3)), int(rng.integers(0, h - size - 2))
+        ink = tuple(int(c) for c in rng.integers(0, 90, size=3))
+        draw.text((x, y), line, fill=ink, font=_font(size))
+    return np.asarray(img, np.float32) / 255.0          # H, W, RGB in [0, 1]
+
+
 def det_inputs(which: str) -> dict:
-    bgr = _photos01(which)[:, ::-1]
+    rng = np.random.default_rng(10 if which == "calib" else 11)
+    pages = np.stack([_text_page(rng, 320, 320) for _ in range(16 if which == "calib" else 24)])
+    bgr = pages[..., ::-1].transpose(0, 3, 1, 2)
     mean = np.array([0.485, 0.456, 0.406], np.float32)[::-1].reshape(1, 3, 1, 1)
     std = np.array([0.229, 0.224, 0.225], np.float32)[::-1].reshape(1, 3, 1, 1)
     return {"x": np.ascontiguousarray((bgr - mean) / std, dtype=np.float32)}
 
 
 def cls_inputs(which: str) -> dict:
-    x = _photos01(which)
-    strips = np.concatenate([x[:, :, i * 56:(i + 1) * 56] for i in range(4)])   # 4 wide strips per photo
-    return {"x": (_resize(strips, 48, 192) * 2 - 1).astype(np.float32)}
+    """Rendered text lines at 48x192, half of them turned 180 degrees: labels 0 (upright) and 1 (turned)."""
+    from PIL import Image, ImageDraw
+
+    rng = np.random.default_rng(20 if which == "calib" else 21)
+    n = 64 if which == "calib" else 96
+    lines, labels = [], []
+    for i in range(n):
+        img = Image.new("RGB", (192, 48), tuple(int(c) for c in rng.integers(200, 256, size=3)))
+        text = " ".join(rng.choice(WORDS, size=int(rng.integers(1, 3))))
+        ImageDraw.Draw(img).text((4, 6), text, fill=tuple(int(c) for c in rng.integers(0, 80, size=3)),
+                                 font=_font(int(rng.integers(22, 32))))
+        turned = i % 2 == 1
+        if turned:
+            img = img.rotate(180)
+        lines.append(np.asarray(img, np.float32).transpose(2, 0, 1) / 255.0)
+        labels.append(int(turned))
+    out = {"x": (np.stack(lines) * 2 - 1).astype(np.float32)}
+    if which == "eval":
+        out["labels"] = np.asarray(labels, np.int64)
+    return out
 
 
 def vad_inputs(which: str) -> dict:
@@ -85,8 +134,8 @@ def vad_inputs(which: str) -> dict:
 
 MODELS = {
     "yolov8n-320": (yolo_inputs, "photo crops at 320x320"),
-    "ppocr-v4-det": (det_inputs, "photo crops at 224x224 (no text)"),
-    "ppocr-mobile-cls": (cls_inputs, "photo strips at 48x192 (no text)"),
+    "ppocr-v4-det": (det_inputs, "rendered text pages at 320x320"),
+    "ppocr-mobile-cls": (cls_inputs, "rendered text lines at 48x192, half turned 180° (labelled)"),
     "silero-vad": (vad_inputs, "synthetic voiced audio chunks"),
     "efficientnet-lite0": (lambda which: {"input": np.load(PHOTOS / f"efficientnet_{which}.npz")["input"]},
                            "photo crops at 224x224 (bundled sample)"),

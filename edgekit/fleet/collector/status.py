@@ -74,6 +74,9 @@ def status_json(rows: list[DeviceStatus]) -> str:
                        "devices": [asdict(r) for r in rows]}, indent=2)
 
 
+ID_WIDTH_MAX = 40
+
+
 def print_status(rows: list[DeviceStatus], console=None) -> None:
     from rich.console import Console
     from rich.table import Table
@@ -83,7 +86,10 @@ def print_status(rows: list[DeviceStatus], console=None) -> None:
         console.print("no devices have reported to this database yet")
         return
     table = Table(title="fleet status", title_justify="left")
-    for col in ("fleet", "device", "target", "state", "last seen (UTC)", "messages", "missing", "open violations"):
+    # fleet and device ids are what a user looks up: never shortened (up to ID_WIDTH_MAX), the rest wraps
+    for col, ids in (("fleet", [r.fleet for r in rows]), ("device", [r.device_id for r in rows])):
+        table.add_column(col, no_wrap=True, min_width=min(ID_WIDTH_MAX, max(len(i) for i in ids)))
+    for col in ("target", "state", "last seen (UTC)", "messages", "missing", "open violations"):
         table.add_column(col, justify="right" if col in ("messages", "missing") else "left")
     for r in rows:
         state = f"[green]{r.state}[/]" if r.state == "online" else f"[red]{r.state}[/]"

@@ -108,3 +108,20 @@ def test_collect_cli_serves_metrics_and_stops_cleanly(tmp_path, mosquitto):
     assert "python_gc" not in text          # its own registry, not the global one
     assert proc.stop() == 0
     pub.close()
+
+
+def test_status_table_keeps_device_ids_whole_at_80_columns(tmp_path):
+    db = f"sqlite:///{tmp_path / 'fleet.db'}"
+    v = Validator()
+    now = time.time()
+    ids = ["jetson-orin-nano-warehouse-07", "rpi5-dock-camera-12"]
+    with open_store(db) as s:
+        msgs = [v.validate(*wire(envelope("telemetry", d, 1, telemetry_body(), sent_at=iso(now - 2)))) for d in ids]
+        s.run(lambda tx: tx.store_batch(msgs, [], now))
+    import os
+    out = subprocess.run([sys.executable, "-m", "edgekit", "fleet", "status", "--db", db], capture_output=True,
+                         text=True, cwd=REPO, timeout=60, env=dict(os.environ, COLUMNS="80"))
+    assert out.returncode == 0, out.stderr
+    lines = out.stdout.splitlines()
+    assert all(len(line) <= 80 for line in lines)
+    assert {line.split("│")[2].strip() for line in lines if line.startswith("│")} >= set(ids)
