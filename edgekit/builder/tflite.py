@@ -169,6 +169,8 @@ def _fixed_input_shapes(path: Path, inputs: dict, fixed: dict[str, tuple[int, ..
         return {}
     out = {}
     for name, (shape, _) in inputs.items():
+        if not shape:
+            continue  # a scalar (Silero's sample rate) has no shape to fix
         given = fixed.get(name)
         if given is None or len(given) != len(shape):
             if any(d is None for d in shape[1:]):

@@ -281,3 +281,14 @@ def test_dynamic_height_width_is_fixed_from_the_data(chain, tmp_path):
     ref = OrtSession(path).run({"x": x})[0]
     assert got.shape == ref.shape == (1, 4, 24, 40)
     assert float(np.max(np.abs(got - ref))) < 1e-4
+
+
+def test_fixed_shapes_skip_scalars_and_keep_a_fixed_leading_axis():
+    """Silero VAD: input [batch, 576], state [2, batch, 128], sr a scalar."""
+    from edgekit.builder.tflite import _fixed_input_shapes
+
+    inputs = {"input": ((None, 576), 1), "state": ((2, None, 128), 1), "sr": ((), 7)}
+    got = _fixed_input_shapes(Path("silero.onnx"), inputs, {"input": (1, 576), "state": (2, 1, 128), "sr": ()})
+    assert got == {"input": (1, 576), "state": (2, 1, 128)}
+    with pytest.raises(BuildError, match=r"data shape \[2, 1, 64\] for input 'state' does not fit"):
+        _fixed_input_shapes(Path("silero.onnx"), inputs, {"input": (1, 576), "state": (2, 1, 64)})
