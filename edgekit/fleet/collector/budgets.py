@@ -228,7 +228,8 @@ def _checks_for(m: Message, limits: Limits, tx: Tx) -> list[_Check]:
     if m.kind == "telemetry":
         t = m.telemetry
         if limits.avg_power_w is not None and t.power_w_avg is not None:
-            energy, window = tx.telemetry_power(m.device_id, m.sent_at_s - limits.avg_power_window_s, m.sent_at_s)
+            energy, window = tx.telemetry_power(m.fleet, m.device_id, m.sent_at_s - limits.avg_power_window_s,
+                                                m.sent_at_s)
             if window > 0:
                 add("avg_power", energy / window, limits.avg_power_w, "avg_power_w")
         peak, temp, throttled, drain = t.power_w_peak, t.temp_c_max, t.throttled, t.battery_drain_pct_h
@@ -253,23 +254,23 @@ class BudgetChecker:
 
     def evaluate(self, tx: Tx, new_messages: list[Message]) -> list[AlertEvent]:
         # the newest message per (device, subject): older ones in the batch are history already superseded
-        newest: dict[tuple[str, str], Message] = {}
+        newest: dict[tuple[str, str, str], Message] = {}
         for m in new_messages:
             if m.kind not in ("telemetry", "result"):
                 continue
             subject = "" if m.kind == "telemetry" else (m.result.model or "(unknown model)")
-            key = (m.device_id, subject)
+            key = (m.fleet, m.device_id, subject)
             if key not in newest or m.sent_at_s >= newest[key].sent_at_s:
                 newest[key] = m
         if not newest:
             return []
-        open_now = tx.open_violations(sorted({d for d, _ in newest}))
+        open_now = tx.open_violations(sorted({(f, d) for f, d, _ in newest}))
         events: list[AlertEvent] = []
-        for (device_id, subject), m in sorted(newest.items()):
+        for (fleet, device_id, subject), m in sorted(newest.items()):
             model = m.result.model if m.kind == "result" else None
             limits = self.budgets.limits(fleet=m.fleet, device_id=device_id, target=m.target, model=model)
             for c in _checks_for(m, limits, tx):
-                key = (device_id, c.kind, subject)
+                key = (fleet, device_id, c.kind, subject)
                 current = open_now.get(key)
                 if c.value > c.limit:
                     if current is None:

@@ -180,6 +180,20 @@ class PgSchema:
             c.execute(f"DROP SCHEMA IF EXISTS {self.name} CASCADE")
 
 
+def open_old_store(url: str, version: int):
+    """A store created (or opened) by the migrations up to ``version`` only: a database of an older edgekit."""
+    import edgekit.fleet.collector.store.base as base
+    from edgekit.fleet.collector.store import open_store
+    from edgekit.fleet.collector.store.migrations import MIGRATIONS
+
+    with pytest.MonkeyPatch.context() as m:
+        m.setattr(base, "MIGRATIONS", tuple(x for x in MIGRATIONS if x[0] <= version))
+        m.setattr(base, "LATEST_VERSION", version)
+        store = open_store(url)
+    assert store.schema_version() == version
+    return store
+
+
 @pytest.fixture(params=["sqlite", "postgres"])
 def db_url(request, tmp_path):
     """A fresh database of each kind."""
