@@ -265,7 +265,7 @@ class InProcessCollector:
     """The real Collector class run in this process (faster than a subprocess)."""
 
     def __init__(self, port: int, db_url: str, *, client_id: str | None = None, budgets=None, share=None,
-                 batch_max: int = 500, validator=None, broker=None):
+                 batch_max: int = 500, validator=None, broker=None, **config):
         from edgekit.fleet.collector.ingest import Collector, CollectorConfig
         from edgekit.fleet.messages import parse_broker_url
         from edgekit.fleet.collector.store import open_store
@@ -273,7 +273,7 @@ class InProcessCollector:
         self.store = open_store(db_url)
         self.config = CollectorConfig(broker=broker or parse_broker_url(f"mqtt://127.0.0.1:{port}"),
                                       client_id=client_id or f"collector-{uuid.uuid4().hex[:8]}", share=share,
-                                      batch_max=batch_max)
+                                      batch_max=batch_max, **config)
         self.collector = Collector(self.config, self.store, budgets=budgets, validator=validator)
         self.metrics = self.collector.metrics
 

@@ -134,6 +134,25 @@ class SqlStore(Store):
             cur.execute("SELECT MAX(version) FROM schema_version")
             return cur.fetchone()[0] or 0
 
+    def prune_dead_letters(self, *, max_rows: int | None, older_than_s: float | None,
+                           limit: int = 500) -> dict[str, int]:
+        """Delete at most ``limit`` dead letters, oldest first: those received before ``older_than_s``
+        (collector clock), then those beyond the newest ``max_rows``. One short transaction; the rows
+        dropped by why (``age``, ``rows``)."""
+        dropped = {"age": 0, "rows": 0}
+        chunk = "DELETE FROM dead_letters WHERE id IN (SELECT id FROM dead_letters WHERE {} ORDER BY id LIMIT ?)"
+        with self._transaction() as cur:
+            if older_than_s is not None:
+                cur.execute(self.q(chunk.format("received_at_s < ?")), (older_than_s, limit))
+                dropped["age"] = max(cur.rowcount, 0)
+            if max_rows is not None and dropped["age"] < limit:
+                cur.execute(self.q("SELECT id FROM dead_letters ORDER BY id DESC LIMIT 1 OFFSET ?"), (max_rows,))
+                row = cur.fetchone()
+                if row is not None:  # the newest row past the cap: it and everything older go
+                    cur.execute(self.q(chunk.format("id <= ?")), (row[0], limit - dropped["age"]))
+                    dropped["rows"] = max(cur.rowcount, 0)
+        return dropped
+
     # ---------------------------------------------------------------- reads
     def _fetch(self, sql: str, params=()) -> list[tuple]:
         with self._transaction(write=False) as cur:
