@@ -44,7 +44,7 @@ from edgekit.fleet.collector.store.base import SqlStore
 from edgekit.fleet.collector.store.rows import DeadLetter
 from edgekit.fleet.collector.validate import Rejection, Validator
 from edgekit.fleet.messages import ACKED_KINDS, parse_topic
-from edgekit.fleet.mqtt import DEFAULT_SESSION_EXPIRY_S, connect_kwargs, make_client
+from edgekit.fleet.mqtt import DEFAULT_SESSION_EXPIRY_S, connect_kwargs, describe_connect_error, make_client
 
 log = logging.getLogger("edgekit.fleet.collector")
 
@@ -169,7 +169,7 @@ class Collector:
                                 **connect_kwargs(b, session_expiry_s=self.config.session_expiry_s,
                                                  receive_maximum=self.config.receive_maximum))
         except (OSError, ValueError) as exc:
-            raise EdgekitError(f"cannot reach the broker at {b.redacted_url()} ({exc}); "
+            raise EdgekitError(f"cannot reach the broker at {b.redacted_url()} ({describe_connect_error(exc)}); "
                                "check --broker and that the broker runs") from None
         self.client.loop_start()
         deadline = time.monotonic() + connect_timeout_s
