@@ -42,7 +42,11 @@ def register(subparsers) -> None:
     p.add_argument("--device-id", metavar="ID", help="device id in the result (default: host name)")
     p.add_argument("--out", type=Path, metavar="FILE", help="write the result document here")
     p.add_argument("--json", action="store_true", help="print the result document instead of the table")
-    p.add_argument("--report", metavar="URL", help="send the result to a fleet collector (mqtt://host:port)")
+    from edgekit.fleet.messages import add_broker_auth_arguments
+
+    p.add_argument("--report", metavar="URL", help="send the result to a fleet collector (mqtt://host:port or "
+                   "mqtts://host:8883; TLS and login with the options below, as for edgekit agent)")
+    add_broker_auth_arguments(p)
     p.add_argument("--fleet", default="default", help="fleet name for --report (default 'default')")
     p.add_argument("--report-timeout", type=float, default=30.0, metavar="S",
                    help="wait this long for the collector's confirmation (default 30); unconfirmed stays spooled")
@@ -75,6 +79,10 @@ def run(args) -> int:
     if not args.report_timeout > 0:
         raise ConfigError(f"--report-timeout must be a positive number of seconds, got {args.report_timeout:g}")
     reporter = _reporter() if args.report else None
+    if reporter is not None:  # bad TLS/login options are refused before the run, not after it
+        from edgekit.fleet.messages import broker_config_from_args
+
+        broker = broker_config_from_args(args, url=args.report)
     if args.out is not None and not args.out.parent.resolve().is_dir():
         raise ConfigError(f"--out {args.out}: directory {args.out.parent} does not exist; create it first")
     doc = run_bench(args.path, settings_from_args(args))
@@ -90,7 +98,7 @@ def run(args) -> int:
         if args.out is not None:
             print(f"result written to {args.out}")
     if reporter is not None:
-        outcome = reporter.report_result(args.report, doc, fleet=args.fleet, device_id=args.device_id,
+        outcome = reporter.report_result(broker, doc, fleet=args.fleet, device_id=args.device_id,
                                          spool_path=args.spool, timeout_s=args.report_timeout)
         print(outcome.summary(), file=sys.stderr)
         return 0 if outcome.confirmed else EXIT_NOT_CONFIRMED

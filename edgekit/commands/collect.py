@@ -12,6 +12,16 @@ from pathlib import Path
 from edgekit.errors import ConfigError
 
 _LEVEL_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.:-]{0,127}$")
+_DURATION_RE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([smhd]?)\s*$")
+_UNIT_S = {"": 1.0, "s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0}
+
+
+def duration_s(text: str) -> float:
+    """``14d``, ``12h``, ``90m``, ``3600s`` or plain seconds."""
+    m = _DURATION_RE.match(text)
+    if not m:
+        raise ConfigError(f"--dead-letter-max-age {text!r} is not a duration; use e.g. 14d, 12h, 90m or 3600")
+    return float(m.group(1)) * _UNIT_S[m.group(2)]
 
 
 def register(subparsers) -> None:
@@ -42,6 +52,12 @@ def register(subparsers) -> None:
                    help="longest wait to fill a batch (default 50)")
     p.add_argument("--max-bytes", type=int, default=None, metavar="N",
                    help="largest payload accepted (default 1 MiB)")
+    p.add_argument("--dead-letter-max-rows", type=int, default=50_000, metavar="N",
+                   help="keep at most the newest N dead letters (default 50000; 0: no row cap)")
+    p.add_argument("--dead-letter-max-age", default="14d", metavar="AGE",
+                   help="drop dead letters older than AGE: 14d, 12h, 90m, 3600 (seconds) (default 14d; 0: keep)")
+    p.add_argument("--reject-log-max", type=int, default=10, metavar="N",
+                   help="log at most N rejected messages a minute, then one summary line (default 10)")
     p.add_argument("--log-level", default="info", choices=("debug", "info", "warning", "error"))
     p.set_defaults(func=run_collect)
 
@@ -64,6 +80,11 @@ def _check_args(args) -> None:
         raise ConfigError("--max-bytes must be at least 256")
     if args.session_expiry is not None and not (0 <= args.session_expiry <= 0xFFFFFFFF):
         raise ConfigError("--session-expiry must be between 0 and 4294967295 seconds")
+    if args.dead_letter_max_rows < 0:
+        raise ConfigError("--dead-letter-max-rows must be 0 (no cap) or more")
+    if args.reject_log_max < 0:
+        raise ConfigError("--reject-log-max must be 0 or more")
+    duration_s(args.dead_letter_max_age)
 
 
 def run_collect(args) -> int:
@@ -72,6 +93,7 @@ def run_collect(args) -> int:
     from edgekit.fleet.messages import broker_config_from_args
     from edgekit.fleet.mqtt import DEFAULT_SESSION_EXPIRY_S
     from edgekit.fleet.collector.metrics import CollectorMetrics
+    from edgekit.fleet.collector.retention import DeadLetterRetention
     from edgekit.fleet.collector.store import open_store
     from edgekit.fleet.collector.validate import DEFAULT_MAX_BYTES, Validator
 
@@ -85,7 +107,9 @@ def run_collect(args) -> int:
     config = CollectorConfig(
         broker=broker, fleet=args.fleet, share=args.share, client_id=args.client_id or default_client_id(),
         session_expiry_s=DEFAULT_SESSION_EXPIRY_S if args.session_expiry is None else args.session_expiry,
-        batch_max=args.batch_max, batch_wait_s=args.batch_wait_ms / 1000.0)
+        batch_max=args.batch_max, batch_wait_s=args.batch_wait_ms / 1000.0, reject_log_max=args.reject_log_max,
+        dead_letters=DeadLetterRetention(max_rows=args.dead_letter_max_rows or None,
+                                         max_age_s=duration_s(args.dead_letter_max_age) or None))
     store = open_store(args.db)
     server = None
     try:

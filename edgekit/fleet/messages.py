@@ -228,14 +228,16 @@ class BrokerConfig:
         query = "" if self.protocol == "5" else f"?protocol={self.protocol}"
         return f"{'mqtts' if self.tls else 'mqtt'}://{user}{host}:{self.port}{query}"
 
+    def ssl_context(self) -> ssl.SSLContext:
+        ctx = ssl.create_default_context(ssl.Purpose.SERVER_AUTH, cafile=str(self.ca_file) if self.ca_file else None)
+        if self.cert_file:
+            ctx.load_cert_chain(str(self.cert_file), str(self.key_file) if self.key_file else None)
+        return ctx
+
     def configure(self, client) -> None:
         """Apply TLS and credentials to a paho ``Client`` before connecting."""
         if self.tls:
-            ctx = ssl.create_default_context(ssl.Purpose.SERVER_AUTH,
-                                             cafile=str(self.ca_file) if self.ca_file else None)
-            if self.cert_file:
-                ctx.load_cert_chain(str(self.cert_file), str(self.key_file) if self.key_file else None)
-            client.tls_set_context(ctx)
+            client.tls_set_context(self.ssl_context())
         if self.username is not None:
             client.username_pw_set(self.username, self.password)
 
@@ -324,6 +326,11 @@ def add_broker_arguments(parser, *, required: bool = True) -> None:
     """The ``--broker`` URL and its TLS/auth options, shared by agent and collector commands."""
     parser.add_argument("--broker", required=required, metavar="URL",
                         help="mqtt://host:1883 or mqtts://[user@]host:8883")
+    add_broker_auth_arguments(parser)
+
+
+def add_broker_auth_arguments(parser) -> None:
+    """The TLS and authentication options of a broker URL (``--broker``, or ``edgekit bench --report``)."""
     parser.add_argument("--ca-file", metavar="PEM", help="CA certificate(s) to verify an mqtts:// broker")
     parser.add_argument("--cert-file", metavar="PEM", help="client certificate for mqtts://")
     parser.add_argument("--key-file", metavar="PEM", help="private key of --cert-file")
@@ -332,7 +339,8 @@ def add_broker_arguments(parser, *, required: bool = True) -> None:
     parser.add_argument("--password-env", metavar="VAR", help="environment variable holding the broker password")
 
 
-def broker_config_from_args(args) -> BrokerConfig:
-    return parse_broker_url(args.broker, ca_file=args.ca_file, cert_file=args.cert_file, key_file=args.key_file,
+def broker_config_from_args(args, url: str | None = None) -> BrokerConfig:
+    """The broker of ``url`` (default ``args.broker``) with the options of :func:`add_broker_auth_arguments`."""
+    return parse_broker_url(args.broker if url is None else url, ca_file=args.ca_file, cert_file=args.cert_file, key_file=args.key_file,
                             username=args.username, password_file=args.password_file,
                             password_env=args.password_env)

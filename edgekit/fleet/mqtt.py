@@ -8,6 +8,8 @@ from the :class:`~edgekit.fleet.messages.BrokerConfig`.
 
 from __future__ import annotations
 
+import socket
+import ssl
 from typing import Any
 
 import paho.mqtt.client as mqtt
@@ -40,3 +42,37 @@ def connect_kwargs(broker: BrokerConfig, *, session_expiry_s: int,
     if receive_maximum is not None:
         props.ReceiveMaximum = receive_maximum
     return {"clean_start": False, "properties": props}
+
+
+def describe_connect_error(exc: BaseException) -> str:
+    """Which check failed when connecting to a broker, in one line (TLS failures name the TLS check)."""
+    if isinstance(exc, ssl.SSLCertVerificationError):
+        return (f"TLS: the broker's certificate did not verify: {exc.verify_message or exc.reason} "
+                "(check --ca-file and that the URL's host is the name in the certificate)")
+    if isinstance(exc, ssl.SSLError):
+        reason = exc.reason or str(exc)
+        hint = (" (the broker wants a client certificate: give --cert-file and --key-file)"
+                if "CERTIFICATE_REQUIRED" in reason.upper() else "")
+        return f"TLS handshake failed: {reason}{hint}"
+    if isinstance(exc, ConnectionRefusedError):
+        return "connection refused: nothing listens on that port"
+    if isinstance(exc, socket.gaierror):
+        return f"host name not found ({exc.strerror})"
+    if isinstance(exc, (TimeoutError, socket.timeout)):
+        return "no answer (timed out)"
+    if isinstance(exc, OSError):
+        return exc.strerror or type(exc).__name__
+    return str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+
+
+def probe_broker(broker: BrokerConfig, timeout_s: float = 3.0) -> str:
+    """Connect as paho would (TCP, then TLS for mqtts://) and say which step fails: paho reports only that
+    the connection failed. ``"reachable"`` when both steps pass."""
+    try:
+        with socket.create_connection((broker.host, broker.port), timeout=timeout_s) as sock:
+            if broker.tls:
+                with broker.ssl_context().wrap_socket(sock, server_hostname=broker.host):
+                    pass
+    except Exception as exc:  # noqa: BLE001 - every failure is described, none raised
+        return describe_connect_error(exc)
+    return "reachable"

@@ -186,12 +186,12 @@ def build_report(store: SqlStore, *, since_s: float | None = None, until_s: floa
     results = store.results(since_s, until_s)
     telemetry = store.telemetry(since_s, until_s)
     violations = store.violations(since_s, until_s)
-    by_dev_r: dict[str, list[ResultRow]] = defaultdict(list)
-    by_dev_t: dict[str, list[TelemetryRow]] = defaultdict(list)
+    by_dev_r: dict[tuple[str, str], list[ResultRow]] = defaultdict(list)  # a device is (fleet, device_id)
+    by_dev_t: dict[tuple[str, str], list[TelemetryRow]] = defaultdict(list)
     for r in results:
-        by_dev_r[r.device_id].append(r)
+        by_dev_r[r.fleet, r.device_id].append(r)
     for t in telemetry:
-        by_dev_t[t.device_id].append(t)
+        by_dev_t[t.fleet, t.device_id].append(t)
     intensities: dict[str, GridIntensity] = {}
 
     def intensity_of(device_id: str) -> GridIntensity:
@@ -200,11 +200,12 @@ def build_report(store: SqlStore, *, since_s: float | None = None, until_s: floa
     devices: list[DeviceSummary] = []
     power_series, temp_series, budget_w, limit_c = {}, {}, {}, {}
     for d in store.devices():
-        rs, ts = by_dev_r.get(d.device_id, []), by_dev_t.get(d.device_id, [])
+        rs, ts = by_dev_r.get((d.fleet, d.device_id), []), by_dev_t.get((d.fleet, d.device_id), [])
         if not rs and not ts and since_s is not None and d.last_seen_s < since_s:
             continue
         intensity = intensities.setdefault(d.device_id, carbon.intensity_for(d.device_id, table))
-        devices.append(_device_summary(d, rs, ts, [v for v in violations if v.device_id == d.device_id], intensity))
+        own = [v for v in violations if (v.fleet, v.device_id) == (d.fleet, d.device_id)]
+        devices.append(_device_summary(d, rs, ts, own, intensity))
         power_series[d.device_id] = [(t.sent_at_s, t.power_w_avg) for t in ts if t.power_w_avg is not None]
         temp_series[d.device_id] = [(t.sent_at_s, t.temp_c_max) for t in ts if t.temp_c_max is not None]
         if budgets is not None:

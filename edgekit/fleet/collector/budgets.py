@@ -42,6 +42,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from edgekit.errors import ConfigError
 from edgekit.fleet.records import Message
+from edgekit.fleet.collector.retention import LruCache
 from edgekit.fleet.collector.store.rows import ViolationRow
 from edgekit.fleet.collector.store.tx import Tx
 
@@ -129,15 +130,18 @@ class Limits:
 
 
 class Budgets:
-    """Resolves limits per (fleet, device, target, model); target profiles are loaded once each."""
+    """Resolves limits per (fleet, device, target, model); target profiles are loaded once each.
+
+    Both caches are bounded (least recently used out), so a device that sends endless distinct target or
+    model names costs a lookup each, never memory without end."""
 
     def __init__(self, file: BudgetsFile | None = None, *, file_name: str = "budgets",
-                 targets_dir: Path | None = None):
+                 targets_dir: Path | None = None, max_cached: int = 4096, max_targets: int = 256):
         self.file = file or BudgetsFile()
         self.file_name = file_name
         self.targets_dir = targets_dir
-        self._targets: dict[str, Any] = {}
-        self._cache: dict[tuple, Limits] = {}
+        self._targets: LruCache[str, Any] = LruCache(max_targets)
+        self._cache: LruCache[tuple, Limits] = LruCache(max_cached)
 
     @classmethod
     def from_path(cls, path: Path | None, *, targets_dir: Path | None = None) -> "Budgets":
@@ -148,18 +152,18 @@ class Budgets:
     def _target(self, name: str | None):
         if not name:
             return None
-        if name not in self._targets:
-            from edgekit.fleet.collector.limits import TARGET_NAME_RE
-            from edgekit.targets import load_target
-            try:
-                if not TARGET_NAME_RE.match(name):
-                    raise ConfigError(f"target {name[:64]!r} is not a profile name")
-                self._targets[name] = load_target(name, self.targets_dir)
-            except Exception as exc:  # unknown or broken profile: no default limits, refused once (cached)
-                if not isinstance(exc, ConfigError) or "unknown target" not in str(exc):
-                    _log.warning("no target limits for %r: %s", name[:64], str(exc).splitlines()[0][:300])
-                self._targets[name] = None  # an unknown target brings no default limits
-        return self._targets[name]
+        if name in self._targets:
+            return self._targets.get(name)
+        from edgekit.fleet.collector.limits import TARGET_NAME_RE
+        from edgekit.targets import load_target
+        try:
+            if not TARGET_NAME_RE.match(name):
+                raise ConfigError(f"target {name[:64]!r} is not a profile name")
+            return self._targets.put(name, load_target(name, self.targets_dir))
+        except Exception as exc:  # unknown or broken profile: no default limits, refused once (cached)
+            if not isinstance(exc, ConfigError) or "unknown target" not in str(exc):
+                _log.warning("no target limits for %r: %s", name[:64], str(exc).splitlines()[0][:300])
+            return self._targets.put(name, None)  # an unknown target brings no default limits
 
     def limits(self, *, fleet: str, device_id: str, target: str | None, model: str | None = None) -> Limits:
         key = (fleet, device_id, target, model)
@@ -185,8 +189,7 @@ class Budgets:
                 values[name] = value
                 sources[name] = f"{self.file_name} {where}"
         limits = Limits(**values, sources=tuple(sorted(sources.items())))
-        self._cache[key] = limits
-        return limits
+        return self._cache.put(key, limits)
 
 
 @dataclass(frozen=True)
@@ -228,7 +231,8 @@ def _checks_for(m: Message, limits: Limits, tx: Tx) -> list[_Check]:
     if m.kind == "telemetry":
         t = m.telemetry
         if limits.avg_power_w is not None and t.power_w_avg is not None:
-            energy, window = tx.telemetry_power(m.device_id, m.sent_at_s - limits.avg_power_window_s, m.sent_at_s)
+            energy, window = tx.telemetry_power(m.fleet, m.device_id, m.sent_at_s - limits.avg_power_window_s,
+                                                m.sent_at_s)
             if window > 0:
                 add("avg_power", energy / window, limits.avg_power_w, "avg_power_w")
         peak, temp, throttled, drain = t.power_w_peak, t.temp_c_max, t.throttled, t.battery_drain_pct_h
@@ -253,23 +257,23 @@ class BudgetChecker:
 
     def evaluate(self, tx: Tx, new_messages: list[Message]) -> list[AlertEvent]:
         # the newest message per (device, subject): older ones in the batch are history already superseded
-        newest: dict[tuple[str, str], Message] = {}
+        newest: dict[tuple[str, str, str], Message] = {}
         for m in new_messages:
             if m.kind not in ("telemetry", "result"):
                 continue
             subject = "" if m.kind == "telemetry" else (m.result.model or "(unknown model)")
-            key = (m.device_id, subject)
+            key = (m.fleet, m.device_id, subject)
             if key not in newest or m.sent_at_s >= newest[key].sent_at_s:
                 newest[key] = m
         if not newest:
             return []
-        open_now = tx.open_violations(sorted({d for d, _ in newest}))
+        open_now = tx.open_violations(sorted({(f, d) for f, d, _ in newest}))
         events: list[AlertEvent] = []
-        for (device_id, subject), m in sorted(newest.items()):
+        for (fleet, device_id, subject), m in sorted(newest.items()):
             model = m.result.model if m.kind == "result" else None
             limits = self.budgets.limits(fleet=m.fleet, device_id=device_id, target=m.target, model=model)
             for c in _checks_for(m, limits, tx):
-                key = (device_id, c.kind, subject)
+                key = (fleet, device_id, c.kind, subject)
                 current = open_now.get(key)
                 if c.value > c.limit:
                     if current is None:

@@ -39,11 +39,12 @@ from edgekit.fleet import messages as envelope
 from edgekit.fleet.collector.budgets import AlertEvent, BudgetChecker, Budgets, alert_payload
 from edgekit.fleet.collector.failures import is_outage, one_line
 from edgekit.fleet.collector.metrics import CollectorMetrics
+from edgekit.fleet.collector.retention import DeadLetterPruner, DeadLetterRetention, RejectionLog
 from edgekit.fleet.collector.store.base import SqlStore
 from edgekit.fleet.collector.store.rows import DeadLetter
 from edgekit.fleet.collector.validate import Rejection, Validator
 from edgekit.fleet.messages import ACKED_KINDS, parse_topic
-from edgekit.fleet.mqtt import DEFAULT_SESSION_EXPIRY_S, connect_kwargs, make_client
+from edgekit.fleet.mqtt import DEFAULT_SESSION_EXPIRY_S, connect_kwargs, describe_connect_error, make_client
 
 log = logging.getLogger("edgekit.fleet.collector")
 
@@ -65,6 +66,9 @@ class CollectorConfig:
     batch_wait_s: float = 0.05
     linger_s: float = 0.002       # wait this long for more before committing a short batch
     keepalive_s: int = 30
+    dead_letters: DeadLetterRetention = field(default_factory=DeadLetterRetention)
+    reject_log_max: int = 10          # rejection lines per window; the rest summed up in one line
+    reject_log_window_s: float = 60.0
 
     def subscriptions(self) -> list[str]:
         filters = envelope.device_topics_filter(self.fleet)
@@ -102,6 +106,9 @@ class Collector:
         self._marks: tuple[list[int], list[int]] = ([], [])  # violations published, to mark in the next tx
         self._committed = False  # the batch in _process is committed: a failure now must not retry it
         self._v5 = config.broker.protocol == "5"
+        self._reject_log = RejectionLog(log, config.reject_log_max, config.reject_log_window_s,
+                                        not_logged=self.metrics.rejections_not_logged)
+        self._pruner = DeadLetterPruner(store, config.dead_letters, self.metrics.dead_letters_dropped.__getitem__, log)
         self.client = self._make_client()
 
     # ---------------------------------------------------------------- MQTT
@@ -162,7 +169,7 @@ class Collector:
                                 **connect_kwargs(b, session_expiry_s=self.config.session_expiry_s,
                                                  receive_maximum=self.config.receive_maximum))
         except (OSError, ValueError) as exc:
-            raise EdgekitError(f"cannot reach the broker at {b.redacted_url()} ({exc}); "
+            raise EdgekitError(f"cannot reach the broker at {b.redacted_url()} ({describe_connect_error(exc)}); "
                                "check --broker and that the broker runs") from None
         self.client.loop_start()
         deadline = time.monotonic() + connect_timeout_s
@@ -224,6 +231,8 @@ class Collector:
     def _work(self) -> None:
         while True:
             batch = self._next_batch()
+            self._pruner.tick()  # between batches, one short chunk at most; never raises
+            self._reject_log.tick()
             if not batch:
                 if self._stopping.is_set():
                     return
@@ -288,7 +297,7 @@ class Collector:
             log.error("could not dead-letter a message the database refused (%s); retrying", one_line(failed))
             return False
         self.metrics.rejected_for("store_failed").inc()
-        log.warning("rejected a message on %s: store_failed (%s)", item.topic[:200], detail)
+        self._reject_log.rejected(item.topic, "store_failed", detail)
         try:
             verdict = self.validator.validate(item.topic, item.payload, received_at_s=item.received_at_s)
             parts = parse_topic(item.topic)
@@ -347,7 +356,7 @@ class Collector:
             m.duplicates.inc(len(out.duplicates))
         for r in rejects:
             m.rejected_for(r.reason).inc()
-            log.warning("rejected a message on %s: %s (%s)", r.topic[:200], r.reason, r.detail)
+            self._reject_log.rejected(r.topic, r.reason, r.detail)
         if out.gaps:
             m.gaps.inc(len(out.gaps))
             m.missing.inc(sum(g.missing for g in out.gaps))

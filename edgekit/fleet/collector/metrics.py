@@ -14,6 +14,8 @@ Names (all prefixed ``edgekit_collector_``):
 * ``queue_depth``                       messages received but not yet committed
 * ``store_errors_total``                batches that failed to commit (they are retried, never acked)
 * ``after_commit_errors_total{step}``   failures after a commit (ack, alert, alerts, batch): logged, never retried
+* ``dead_letters_dropped_total{why}``  dead letters pruned by retention: ``rows`` (over the row cap), ``age``
+* ``rejections_not_logged_total``       rejections past the log's rate limit (summed up in one line instead)
 """
 
 from __future__ import annotations
@@ -52,6 +54,10 @@ class CollectorMetrics:
         self.after_commit_errors = Counter(PREFIX + "after_commit_errors",
                                            "failures after a commit (logged once, never retried)", ["step"],
                                            registry=r)
+        dropped = Counter(PREFIX + "dead_letters_dropped", "dead letters pruned by retention", ["why"], registry=r)
+        self.dead_letters_dropped = {why: dropped.labels(why=why) for why in ("rows", "age")}
+        self.rejections_not_logged = Counter(PREFIX + "rejections_not_logged",
+                                             "rejections past the log's rate limit", registry=r)
         # children bound once (a labels() lookup per message costs more than the increment); creating them
         # also exposes zeros, so dashboards see every reason and kind from the start
         self._rejected = {reason: self.rejected.labels(reason=reason) for reason in REASONS}

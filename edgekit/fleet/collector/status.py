@@ -49,13 +49,13 @@ class DeviceStatus:
 def fleet_status(store: SqlStore, *, now_s: float | None = None,
                  stale_after_s: float = DEFAULT_STALE_AFTER_S) -> list[DeviceStatus]:
     now_s = time.time() if now_s is None else now_s
-    open_v: dict[str, list[OpenViolation]] = {}
+    open_v: dict[tuple[str, str], list[OpenViolation]] = {}
     for v in store.violations(open_only=True):
-        open_v.setdefault(v.device_id, []).append(OpenViolation(
+        open_v.setdefault((v.fleet, v.device_id), []).append(OpenViolation(
             v.kind, v.subject, v.value, v.worst_value, v.limit_value, v.unit, iso_utc(v.raised_at_s)))
-    missing: dict[str, int] = {}
+    missing: dict[tuple[str, str], int] = {}  # a device is (fleet, device_id)
     for g in store.gaps(open_only=True):
-        missing[g.device_id] = missing.get(g.device_id, 0) + g.missing
+        missing[g.fleet, g.device_id] = missing.get((g.fleet, g.device_id), 0) + g.missing
     out = []
     for d in store.devices():
         age = max(0.0, now_s - d.last_seen_s)
@@ -64,8 +64,8 @@ def fleet_status(store: SqlStore, *, now_s: float | None = None,
         else:
             state, basis = ("online" if age <= stale_after_s else "offline"), "last seen"
         out.append(DeviceStatus(d.device_id, d.fleet, d.target, state, basis, iso_utc(d.last_seen_s), round(age, 1),
-                                d.messages, d.max_seq, missing.get(d.device_id, 0),
-                                tuple(open_v.get(d.device_id, ()))))
+                                d.messages, d.max_seq, missing.get((d.fleet, d.device_id), 0),
+                                tuple(open_v.get((d.fleet, d.device_id), ()))))
     return out
 
 

@@ -36,7 +36,7 @@ import paho.mqtt.client as mqtt
 from edgekit.fleet import messages
 from edgekit.fleet.device.spool import Spool, SpooledMessage
 from edgekit.fleet.messages import BrokerConfig
-from edgekit.fleet.mqtt import DEFAULT_SESSION_EXPIRY_S, connect_kwargs, make_client
+from edgekit.fleet.mqtt import DEFAULT_SESSION_EXPIRY_S, connect_kwargs, make_client, probe_broker
 
 log = logging.getLogger(__name__)
 
@@ -317,10 +317,13 @@ class Reporter:
                           "file/variable", self.broker.redacted_url(), event[1])
         elif kind == "connect_failed":
             with self._stats_lock:
-                first = self._stats.last_connect_error != "unreachable"
-                self._stats.last_connect_error = "unreachable"
-            if first:
-                log.warning("cannot reach broker %s; retrying with backoff", self.broker.redacted_url())
+                first = not (self._stats.last_connect_error or "").startswith("unreachable")
+            if first:  # paho says only that it failed: find out which check (TCP, TLS) did
+                why = f"unreachable: {probe_broker(self.broker)}"
+                with self._stats_lock:
+                    self._stats.last_connect_error = why
+                log.warning("cannot reach broker %s (%s); retrying with backoff", self.broker.redacted_url(),
+                            why.split(": ", 1)[1])
 
     def _restart_epoch(self) -> None:
         """Send everything unconfirmed again, from the oldest, except what paho still holds."""

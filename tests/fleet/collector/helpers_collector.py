@@ -180,6 +180,20 @@ class PgSchema:
             c.execute(f"DROP SCHEMA IF EXISTS {self.name} CASCADE")
 
 
+def open_old_store(url: str, version: int):
+    """A store created (or opened) by the migrations up to ``version`` only: a database of an older edgekit."""
+    import edgekit.fleet.collector.store.base as base
+    from edgekit.fleet.collector.store import open_store
+    from edgekit.fleet.collector.store.migrations import MIGRATIONS
+
+    with pytest.MonkeyPatch.context() as m:
+        m.setattr(base, "MIGRATIONS", tuple(x for x in MIGRATIONS if x[0] <= version))
+        m.setattr(base, "LATEST_VERSION", version)
+        store = open_store(url)
+    assert store.schema_version() == version
+    return store
+
+
 @pytest.fixture(params=["sqlite", "postgres"])
 def db_url(request, tmp_path):
     """A fresh database of each kind."""
@@ -251,7 +265,7 @@ class InProcessCollector:
     """The real Collector class run in this process (faster than a subprocess)."""
 
     def __init__(self, port: int, db_url: str, *, client_id: str | None = None, budgets=None, share=None,
-                 batch_max: int = 500, validator=None, broker=None):
+                 batch_max: int = 500, validator=None, broker=None, **config):
         from edgekit.fleet.collector.ingest import Collector, CollectorConfig
         from edgekit.fleet.messages import parse_broker_url
         from edgekit.fleet.collector.store import open_store
@@ -259,7 +273,7 @@ class InProcessCollector:
         self.store = open_store(db_url)
         self.config = CollectorConfig(broker=broker or parse_broker_url(f"mqtt://127.0.0.1:{port}"),
                                       client_id=client_id or f"collector-{uuid.uuid4().hex[:8]}", share=share,
-                                      batch_max=batch_max)
+                                      batch_max=batch_max, **config)
         self.collector = Collector(self.config, self.store, budgets=budgets, validator=validator)
         self.metrics = self.collector.metrics
 

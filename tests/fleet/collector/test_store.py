@@ -10,7 +10,7 @@ from edgekit.errors import ConfigError
 from edgekit.fleet.collector.store import DeadLetter, open_store
 from edgekit.fleet.collector.store.migrations import LATEST_VERSION
 from edgekit.fleet.collector.validate import Validator
-from helpers_collector import db_url, envelope, iso, result_body, telemetry_body, wire  # noqa: F401
+from helpers_collector import db_url, envelope, iso, open_old_store, result_body, telemetry_body, wire  # noqa: F401
 
 V = Validator()
 T0 = 1_800_000_000.0
@@ -116,20 +116,13 @@ def test_migrations_are_recorded_and_idempotent(db_url):  # noqa: F811
         open_store(db_url)
 
 
-def test_a_version_1_database_is_upgraded_in_place(db_url, monkeypatch):  # noqa: F811
+def test_a_version_1_database_is_upgraded_in_place(db_url):  # noqa: F811
     """A fleet database made by the first release keeps its rows and gains the measured_by/estimated columns."""
-    import edgekit.fleet.collector.store.base as base
-    from edgekit.fleet.collector.store.migrations import MIGRATIONS
-
-    with monkeypatch.context() as m:
-        m.setattr(base, "MIGRATIONS", MIGRATIONS[:1])
-        m.setattr(base, "LATEST_VERSION", 1)
-        with open_store(db_url) as s:
-            assert s.schema_version() == 1
-            s.run(lambda tx: tx.execute(
-                "INSERT INTO violations (device_id, fleet, kind, subject, unit, limit_value, source, value, "
-                "worst_value, raised_at_s, raised_message_id) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                ("d1", "lab", "avg_power", "", "W", 5.0, "target rpi5", 6.0, 6.0, T0, "m1")))
+    with open_old_store(db_url, 1) as s:
+        s.run(lambda tx: tx.execute(
+            "INSERT INTO violations (device_id, fleet, kind, subject, unit, limit_value, source, value, "
+            "worst_value, raised_at_s, raised_message_id) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            ("d1", "lab", "avg_power", "", "W", 5.0, "target rpi5", 6.0, 6.0, T0, "m1")))
     with open_store(db_url) as s:
         assert s.schema_version() == LATEST_VERSION
         (v,) = s.violations()

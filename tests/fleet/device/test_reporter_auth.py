@@ -107,15 +107,20 @@ def _make_pki(d):
         _readable(d / name)
 
 
+def _tls_broker(mosquitto, d: Path, extra: str = "") -> Path:
+    """Restart the fixture's mosquitto with TLS (a fresh CA in ``d``), passwords and the ACL; the PKI folder."""
+    _make_pki(d)
+    # Certificate lines after the fixture's `listener` line turn that listener into TLS.
+    mosquitto.extra_conf = (_auth_conf(d) + f"cafile {d / 'ca.pem'}\ncertfile {d / 'server.pem'}\n"
+                            f"keyfile {d / 'server.key'}\n{extra}")
+    mosquitto.restart()
+    return d
+
+
 @pytest.mark.parametrize("via", ["file", "env"])
 def test_tls_with_password_delivers_and_never_leaks_the_password(mosquitto, tmp_path, caplog, monkeypatch, via,
                                                                 auth_dir):
-    pki = auth_dir
-    _make_pki(pki)
-    # Certificate lines after the fixture's `listener` line turn that listener into TLS.
-    mosquitto.extra_conf = (_auth_conf(auth_dir) + f"cafile {pki / 'ca.pem'}\ncertfile {pki / 'server.pem'}\n"
-                            f"keyfile {pki / 'server.key'}\nrequire_certificate false\n")
-    mosquitto.restart()
+    pki = _tls_broker(mosquitto, auth_dir, "require_certificate false\n")
     acker = Acker(mosquitto.url, tmp_path / "acks.db", username="acker", password=ACKER_PW,
                   tls_ca=str(pki / "ca.pem")).start()
     url = f"mqtts://dev1@127.0.0.1:{mosquitto.port}"
@@ -142,11 +147,7 @@ def test_tls_with_password_delivers_and_never_leaks_the_password(mosquitto, tmp_
 
 
 def test_tls_with_the_wrong_ca_or_password_is_not_confirmed(mosquitto, tmp_path, auth_dir):
-    pki = auth_dir
-    _make_pki(pki)
-    mosquitto.extra_conf = (_auth_conf(auth_dir) + f"cafile {pki / 'ca.pem'}\ncertfile {pki / 'server.pem'}\n"
-                            f"keyfile {pki / 'server.key'}\n")
-    mosquitto.restart()
+    pki = _tls_broker(mosquitto, auth_dir)
     (tmp_path / "pw").write_text("wrong-password")
     out = report_result(f"mqtts://dev1@127.0.0.1:{mosquitto.port}", {"r": 1}, fleet="lab", device_id="dev1",
                         spool_path=tmp_path / "s.db", timeout_s=2, ca_file=str(pki / "ca.pem"),
@@ -160,4 +161,47 @@ def test_tls_with_the_wrong_ca_or_password_is_not_confirmed(mosquitto, tmp_path,
     out = report_result(f"mqtts://dev1@127.0.0.1:{mosquitto.port}", {"r": 2}, fleet="lab", device_id="dev1",
                         spool_path=tmp_path / "s.db", timeout_s=2, ca_file=str(other / "ca.pem"),
                         password_file=str(tmp_path / "pw"))
-    assert not out.confirmed and out.pending == 2 and out.connect_error == "unreachable"
+    assert not out.confirmed and out.pending == 2
+    # paho says only "failed": the error names the TLS check that did
+    assert out.connect_error.startswith("unreachable: TLS: the broker's certificate did not verify: ")
+    assert "--ca-file" in out.connect_error and "certificate" in out.summary()
+
+
+def test_bench_report_takes_the_agents_broker_options(mosquitto, tmp_path, auth_dir):
+    """`edgekit bench --report mqtts://...` with --username, --password-file and --ca-file, like the agent."""
+    import sys
+    pki = _tls_broker(mosquitto, auth_dir, "require_certificate false\n")
+    acker = Acker(mosquitto.url, tmp_path / "acks.db", username="acker", password=ACKER_PW,
+                  tls_ca=str(pki / "ca.pem")).start()
+    (tmp_path / "pw").write_text(DEVICE_PW + "\n")
+    repo = Path(__file__).resolve().parents[3]
+
+    def bench(ca: Path, spool: str) -> subprocess.CompletedProcess:
+        return subprocess.run(
+            [sys.executable, "-m", "edgekit", "bench", str(repo / "models" / "digits_cnn.onnx"), "--iterations", "20",
+             "--warmup", "0", "--idle", "0", "--power", "estimate", "--target", "rpi5",
+             "--report", f"mqtts://127.0.0.1:{mosquitto.port}", "--username", "dev1",
+             "--password-file", str(tmp_path / "pw"), "--ca-file", str(ca), "--fleet", "lab", "--device-id", "dev1",
+             "--spool", str(tmp_path / spool), "--report-timeout", "10", "--json"],
+            capture_output=True, text=True, timeout=180, cwd=repo)
+    try:
+        ok = bench(pki / "ca.pem", "s1.db")
+        assert ok.returncode == 0, ok.stderr[-2000:]
+        assert len(acker.rows("dev1")) == 1
+        other = tmp_path / "other"
+        other.mkdir()
+        _make_pki(other)
+        bad = bench(other / "ca.pem", "s2.db")  # a CA that did not sign the broker's certificate
+        assert bad.returncode == 3, bad.stderr[-2000:]
+        assert "TLS: the broker's certificate did not verify" in bad.stderr
+        # the collector, started against the same broker with the wrong CA, says the same
+        from edgekit.errors import EdgekitError
+        from edgekit.fleet.collector.ingest import Collector, CollectorConfig
+        from edgekit.fleet.collector.store import open_store
+        broker = parse_broker_url(f"mqtts://127.0.0.1:{mosquitto.port}", ca_file=str(other / "ca.pem"))
+        with open_store(f"sqlite:///{tmp_path / 'fleet.db'}") as store:
+            with pytest.raises(EdgekitError, match="TLS: the broker's certificate did not verify"):
+                Collector(CollectorConfig(broker=broker, client_id="tls-check"), store).start()
+    finally:
+        acker.stop()
+    assert DEVICE_PW not in ok.stderr + bad.stderr

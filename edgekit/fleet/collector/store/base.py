@@ -88,7 +88,7 @@ class SqlStore(Store):
     def _is_transient(self, exc: BaseException) -> bool: ...
 
     @abstractmethod
-    def lock_devices(self, cur, device_ids: list[str]) -> dict[str, dict[str, Any]]: ...
+    def lock_devices(self, cur, keys: list[tuple[str, str]]) -> dict[tuple[str, str], dict[str, Any]]: ...
 
     @abstractmethod
     def insert_ledger(self, cur, rows: list[tuple]) -> list[bool]: ...
@@ -134,6 +134,25 @@ class SqlStore(Store):
             cur.execute("SELECT MAX(version) FROM schema_version")
             return cur.fetchone()[0] or 0
 
+    def prune_dead_letters(self, *, max_rows: int | None, older_than_s: float | None,
+                           limit: int = 500) -> dict[str, int]:
+        """Delete at most ``limit`` dead letters, oldest first: those received before ``older_than_s``
+        (collector clock), then those beyond the newest ``max_rows``. One short transaction; the rows
+        dropped by why (``age``, ``rows``)."""
+        dropped = {"age": 0, "rows": 0}
+        chunk = "DELETE FROM dead_letters WHERE id IN (SELECT id FROM dead_letters WHERE {} ORDER BY id LIMIT ?)"
+        with self._transaction() as cur:
+            if older_than_s is not None:
+                cur.execute(self.q(chunk.format("received_at_s < ?")), (older_than_s, limit))
+                dropped["age"] = max(cur.rowcount, 0)
+            if max_rows is not None and dropped["age"] < limit:
+                cur.execute(self.q("SELECT id FROM dead_letters ORDER BY id DESC LIMIT 1 OFFSET ?"), (max_rows,))
+                row = cur.fetchone()
+                if row is not None:  # the newest row past the cap: it and everything older go
+                    cur.execute(self.q(chunk.format("id <= ?")), (row[0], limit - dropped["age"]))
+                    dropped["rows"] = max(cur.rowcount, 0)
+        return dropped
+
     # ---------------------------------------------------------------- reads
     def _fetch(self, sql: str, params=()) -> list[tuple]:
         with self._transaction(write=False) as cur:
@@ -146,13 +165,13 @@ class SqlStore(Store):
     def telemetry(self, since_s: float | None = None, until_s: float | None = None,
                   device_id: str | None = None) -> list[TelemetryRow]:
         where, params = _range("sent_at_s", since_s, until_s, device_id)
-        rows = self._fetch(f"SELECT {TELEMETRY_COLS} FROM telemetry{where} ORDER BY device_id, sent_at_s", params)
+        rows = self._fetch(f"SELECT {TELEMETRY_COLS} FROM telemetry{where} ORDER BY fleet, device_id, sent_at_s", params)
         return [telemetry_row(r) for r in rows]
 
     def results(self, since_s: float | None = None, until_s: float | None = None,
                 device_id: str | None = None) -> list[ResultRow]:
         where, params = _range("sent_at_s", since_s, until_s, device_id)
-        rows = self._fetch(f"SELECT {RESULT_COLS} FROM results{where} ORDER BY device_id, sent_at_s", params)
+        rows = self._fetch(f"SELECT {RESULT_COLS} FROM results{where} ORDER BY fleet, device_id, sent_at_s", params)
         return [result_row(r) for r in rows]
 
     def violations(self, since_s: float | None = None, until_s: float | None = None, *,
@@ -182,10 +201,10 @@ class SqlStore(Store):
         if device_id is not None:
             where.append("device_id = ?")
             params.append(device_id)
-        sql = "SELECT device_id, first_seq, last_seq, missing, detected_at_s, closed_at_s, id FROM gaps"
+        sql = "SELECT device_id, first_seq, last_seq, missing, detected_at_s, closed_at_s, id, fleet FROM gaps"
         if where:
             sql += " WHERE " + " AND ".join(where)
-        return [Gap(*r) for r in self._fetch(sql + " ORDER BY device_id, first_seq", params)]
+        return [Gap(*r) for r in self._fetch(sql + " ORDER BY fleet, device_id, first_seq", params)]
 
     def dead_letters(self, limit: int = 100) -> list[DeadLetterRow]:
         rows = self._fetch("SELECT id, received_at_s, topic, reason, detail, payload_bytes, payload_head "

@@ -132,6 +132,44 @@ MIGRATIONS: tuple[tuple[int, str, tuple[str, ...]], ...] = (
     )),
 )
 
+
+def _rekey(table: str, key: str, indexes: tuple[str, ...] = ()) -> tuple[str, ...]:
+    """Rebuild a table of version 1 under the primary key ``key`` (SQLite cannot change one in place): the
+    same columns, created anew, rows copied, swapped in. Derived from version 1's text, which never changes."""
+    create = next(s for s in MIGRATIONS[0][2] if s.startswith(f"CREATE TABLE {table} ("))
+    lines = [line.replace(" PRIMARY KEY,", " NOT NULL,") for line in create.splitlines()
+             if not line.strip().startswith("PRIMARY KEY")]
+    columns = ", ".join(line.split()[0] for line in lines[1:-1])
+    lines[-2] = lines[-2].rstrip(",") + f",\n            PRIMARY KEY ({key})"
+    create = "\n".join(lines)
+    return (create.replace(f"CREATE TABLE {table} (", f"CREATE TABLE {table}_v3 ("),
+            f"INSERT INTO {table}_v3 ({columns}) SELECT {columns} FROM {table}",
+            f"DROP TABLE {table}", f"ALTER TABLE {table}_v3 RENAME TO {table}", *indexes)
+
+
+_MESSAGE_KEY = "fleet, device_id, message_id"
+
+# Version 3: a device is (fleet, device_id). Rows written before it keep the fleet they were stored with;
+# a device row (one per id before) stays under the fleet it last reported in, and its gaps with it.
+_PER_FLEET = (
+    *_rekey("devices", "fleet, device_id"),
+    *_rekey("messages", _MESSAGE_KEY),
+    *_rekey("telemetry", _MESSAGE_KEY, (
+        "CREATE INDEX telemetry_device_time ON telemetry (fleet, device_id, sent_at_s)",
+        "CREATE INDEX telemetry_time ON telemetry (sent_at_s)")),
+    *_rekey("results", _MESSAGE_KEY, ("CREATE INDEX results_time ON results (sent_at_s)",)),
+    "ALTER TABLE gaps ADD COLUMN fleet TEXT NOT NULL DEFAULT ''",
+    "UPDATE gaps SET fleet = COALESCE((SELECT d.fleet FROM devices d WHERE d.device_id = gaps.device_id), '')",
+    "DROP INDEX gaps_device",
+    "CREATE INDEX gaps_device ON gaps (fleet, device_id, first_seq)",
+    "DROP INDEX violations_open",
+    "CREATE UNIQUE INDEX violations_open ON violations (fleet, device_id, kind, subject) WHERE cleared_at_s IS NULL",
+)
+
+MIGRATIONS += (
+    (3, "devices, messages, figures, gaps and violations keyed by (fleet, device_id)", _PER_FLEET),
+)
+
 LATEST_VERSION = MIGRATIONS[-1][0]
 
 

@@ -67,11 +67,12 @@ class PostgresStore(SqlStore):
     def _migration_lock(self, cur) -> None:
         cur.execute("SELECT pg_advisory_xact_lock(%s)", (_MIGRATION_LOCK_KEY,))
 
-    def lock_devices(self, cur, device_ids: list[str]) -> dict[str, dict[str, Any]]:
-        cur.execute("SELECT device_id, fleet, target, last_sent_at_s, max_seq, state, state_at_s FROM devices "
-                    "WHERE device_id = ANY(%s) ORDER BY device_id FOR UPDATE", (device_ids,))
-        return {r[0]: {"fleet": r[1], "target": r[2], "last_sent_at_s": r[3], "max_seq": r[4], "state": r[5],
-                       "state_at_s": r[6]} for r in cur.fetchall()}
+    def lock_devices(self, cur, keys: list[tuple[str, str]]) -> dict[tuple[str, str], dict[str, Any]]:
+        cur.execute("SELECT fleet, device_id, target, last_sent_at_s, max_seq, state, state_at_s FROM devices "
+                    "WHERE (fleet, device_id) IN (SELECT * FROM unnest(%s::text[], %s::text[])) "
+                    "ORDER BY fleet, device_id FOR UPDATE", ([k[0] for k in keys], [k[1] for k in keys]))
+        return {(r[0], r[1]): {"target": r[2], "last_sent_at_s": r[3], "max_seq": r[4], "state": r[5],
+                               "state_at_s": r[6]} for r in cur.fetchall()}
 
     def insert_ledger(self, cur, rows: list[tuple]) -> list[bool]:
         if not rows:
@@ -81,10 +82,10 @@ class PostgresStore(SqlStore):
             "INSERT INTO messages (device_id, message_id, kind, fleet, seq, sent_at_s, received_at_s, stored_at_s) "
             "SELECT * FROM unnest(%s::text[], %s::text[], %s::text[], %s::text[], %s::bigint[], "
             "%s::float8[], %s::float8[], %s::float8[]) "
-            "ON CONFLICT (device_id, message_id) DO NOTHING RETURNING device_id, message_id",
+            "ON CONFLICT (fleet, device_id, message_id) DO NOTHING RETURNING fleet, device_id, message_id",
             [list(c) for c in cols])
-        inserted = {(r[0], r[1]) for r in cur.fetchall()}
-        return [(r[0], r[1]) in inserted for r in rows]
+        inserted = {(r[0], r[1], r[2]) for r in cur.fetchall()}
+        return [(r[3], r[0], r[1]) in inserted for r in rows]
 
     def close(self) -> None:
         self.conn.close()

@@ -34,6 +34,7 @@ class Gap:
     detected_at_s: float
     closed_at_s: float | None = None
     id: int | None = None
+    fleet: str = ""   # a device is (fleet, device_id); "" only for gaps of a device unknown at migration 3
 
 
 @dataclass

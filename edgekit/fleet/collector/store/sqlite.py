@@ -84,36 +84,37 @@ class SqliteStore(SqlStore):
     def _migration_lock(self, cur) -> None:
         pass  # BEGIN IMMEDIATE already holds the write lock
 
-    def lock_devices(self, cur, device_ids: list[str]) -> dict[str, dict[str, Any]]:
-        out: dict[str, dict[str, Any]] = {}
-        for i in range(0, len(device_ids), 500):
-            chunk = device_ids[i:i + 500]
-            cur.execute("SELECT device_id, fleet, target, last_sent_at_s, max_seq, state, state_at_s FROM devices "
-                        f"WHERE device_id IN ({', '.join('?' * len(chunk))})", chunk)
+    def lock_devices(self, cur, keys: list[tuple[str, str]]) -> dict[tuple[str, str], dict[str, Any]]:
+        out: dict[tuple[str, str], dict[str, Any]] = {}
+        for i in range(0, len(keys), 500):
+            chunk = keys[i:i + 500]
+            cur.execute("SELECT fleet, device_id, target, last_sent_at_s, max_seq, state, state_at_s FROM devices "
+                        f"WHERE (fleet, device_id) IN (VALUES {', '.join(['(?, ?)'] * len(chunk))})",
+                        [v for key in chunk for v in key])
             for r in cur.fetchall():
-                out[r[0]] = {"fleet": r[1], "target": r[2], "last_sent_at_s": r[3], "max_seq": r[4],
-                             "state": r[5], "state_at_s": r[6]}
+                out[r[0], r[1]] = {"target": r[2], "last_sent_at_s": r[3], "max_seq": r[4],
+                                   "state": r[5], "state_at_s": r[6]}
         return out
 
     def insert_ledger(self, cur, rows: list[tuple]) -> list[bool]:
         """One multi-row INSERT per chunk; RETURNING names the rows that were new (SQLite >= 3.35)."""
         if sqlite3.sqlite_version_info < (3, 35):  # no RETURNING: one statement per row, rowcount tells
             return self._insert_ledger_rows(cur, rows)
-        inserted: set[tuple[str, str]] = set()
+        inserted: set[tuple[str, str, str]] = set()
         for i in range(0, len(rows), _LEDGER_CHUNK):
             chunk = rows[i:i + _LEDGER_CHUNK]
             cur.execute(
                 "INSERT INTO messages (device_id, message_id, kind, fleet, seq, sent_at_s, received_at_s, "
                 f"stored_at_s) VALUES {', '.join([_LEDGER_ROW] * len(chunk))} "
-                "ON CONFLICT (device_id, message_id) DO NOTHING RETURNING device_id, message_id",
+                "ON CONFLICT (fleet, device_id, message_id) DO NOTHING RETURNING fleet, device_id, message_id",
                 [v for row in chunk for v in row])
             inserted.update(cur.fetchall())
-        return [(r[0], r[1]) in inserted for r in rows]
+        return [(r[3], r[0], r[1]) in inserted for r in rows]
 
     @staticmethod
     def _insert_ledger_rows(cur, rows: list[tuple]) -> list[bool]:
         sql = (f"INSERT INTO messages (device_id, message_id, kind, fleet, seq, sent_at_s, received_at_s, "
-               f"stored_at_s) VALUES {_LEDGER_ROW} ON CONFLICT (device_id, message_id) DO NOTHING")
+               f"stored_at_s) VALUES {_LEDGER_ROW} ON CONFLICT (fleet, device_id, message_id) DO NOTHING")
         flags = []
         for row in rows:
             cur.execute(sql, row)

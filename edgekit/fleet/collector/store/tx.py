@@ -36,30 +36,30 @@ class Tx:
         if not messages:
             return out
         # Lock the devices first, in one order, so two collectors serialize per device without deadlocks.
-        first = {}
+        # A device is (fleet, device_id): the same id in two fleets is two devices.
+        first: dict[tuple[str, str], Message] = {}
         for m in messages:
-            first.setdefault(m.device_id, m)
-        device_ids = sorted(first)
+            first.setdefault((m.fleet, m.device_id), m)
+        keys = sorted(first)
         self.cur.executemany(self.q(
-            "INSERT INTO devices (device_id, fleet, target, first_seen_s, last_seen_s, messages) "
-            "VALUES (?, ?, ?, ?, ?, 0) ON CONFLICT (device_id) DO NOTHING"),
-            [(d, first[d].fleet, first[d].target, now_s, now_s) for d in device_ids])
-        devices = self.store.lock_devices(self.cur, device_ids)
+            "INSERT INTO devices (fleet, device_id, target, first_seen_s, last_seen_s, messages) "
+            "VALUES (?, ?, ?, ?, ?, 0) ON CONFLICT (fleet, device_id) DO NOTHING"),
+            [(f, d, first[f, d].target, now_s, now_s) for f, d in keys])
+        devices = self.store.lock_devices(self.cur, keys)
         self._sort_new(messages, now_s, out)
         self._store_figures(out.new)
-        by_device: dict[str, list[Message]] = {}
+        by_device: dict[tuple[str, str], list[Message]] = {}
         for m in out.new:
-            by_device.setdefault(m.device_id, []).append(m)
-        updates = [self._device_update(device_id, devices[device_id], msgs, now_s, out)
-                   for device_id, msgs in by_device.items()]
-        for device_id in device_ids:
-            if device_id not in by_device:  # only duplicates: still seen just now
-                row = devices[device_id]
-                updates.append((row["fleet"], row["target"], now_s, row["last_sent_at_s"], row["max_seq"], 0,
-                                row["state"], row["state_at_s"], device_id))
+            by_device.setdefault((m.fleet, m.device_id), []).append(m)
+        updates = [self._device_update(key, devices[key], msgs, now_s, out) for key, msgs in by_device.items()]
+        for key in keys:
+            if key not in by_device:  # only duplicates: still seen just now
+                row = devices[key]
+                updates.append((row["target"], now_s, row["last_sent_at_s"], row["max_seq"], 0,
+                                row["state"], row["state_at_s"], *key))
         self.cur.executemany(self.q(
-            "UPDATE devices SET fleet = ?, target = ?, last_seen_s = ?, last_sent_at_s = ?, max_seq = ?, "
-            "messages = messages + ?, state = ?, state_at_s = ? WHERE device_id = ?"), updates)
+            "UPDATE devices SET target = ?, last_seen_s = ?, last_sent_at_s = ?, max_seq = ?, "
+            "messages = messages + ?, state = ?, state_at_s = ? WHERE fleet = ? AND device_id = ?"), updates)
         return out
 
     def _store_dead_letters(self, rejects: list[DeadLetter]) -> None:
@@ -71,10 +71,10 @@ class Tx:
 
     def _sort_new(self, messages: list[Message], now_s: float, out: BatchOutcome) -> None:
         """Enter the messages in the ledger; those it already holds (or repeated in the batch) are duplicates."""
-        seen: set[tuple[str, str]] = set()
+        seen: set[tuple[str, str, str]] = set()
         candidates = []
         for m in messages:
-            key = (m.device_id, m.message_id)
+            key = (m.fleet, m.device_id, m.message_id)
             if key in seen:
                 out.duplicates.append(m)
             else:
@@ -96,31 +96,32 @@ class Tx:
             self.cur.executemany(self.q(
                 f"INSERT INTO results ({RESULT_COLS}) VALUES ({', '.join('?' * len(res[0]))})"), res)
 
-    def _device_update(self, device_id: str, row: dict[str, Any], msgs: list[Message], now_s: float,
+    def _device_update(self, key: tuple[str, str], row: dict[str, Any], msgs: list[Message], now_s: float,
                        out: BatchOutcome) -> tuple:
         """The devices-row update for one device's new messages; records gaps in its sequence numbers."""
-        max_seq = self._track_seq(device_id, row["max_seq"], msgs, now_s, out)
+        max_seq = self._track_seq(key, row["max_seq"], msgs, now_s, out)
         state, state_at = row["state"], row["state_at_s"]
         for m in msgs:
             if m.kind == "status" and (state_at is None or m.sent_at_s >= state_at):
                 state, state_at = m.state, m.sent_at_s
         last_sent = max([m.sent_at_s for m in msgs] + ([row["last_sent_at_s"]] if row["last_sent_at_s"] else []))
         newest = max(msgs, key=lambda m: m.sent_at_s)
-        return (newest.fleet, newest.target if newest.target else row["target"], now_s, last_sent,
-                max_seq, len(msgs), state, state_at, device_id)
+        return (newest.target if newest.target else row["target"], now_s, last_sent,
+                max_seq, len(msgs), state, state_at, *key)
 
-    def _track_seq(self, device_id: str, max_seq: int | None, msgs: list[Message], now_s: float,
+    def _track_seq(self, key: tuple[str, str], max_seq: int | None, msgs: list[Message], now_s: float,
                    out: BatchOutcome) -> int | None:
         """The device's new highest seq: a jump opens a gap, a late message may fill one."""
+        fleet, device_id = key
         for m in sorted((m for m in msgs if m.kind != "status" and m.seq is not None), key=lambda m: m.seq):
             if max_seq is None or m.seq > max_seq + 1:
                 start = 1 if max_seq is None else max_seq + 1
                 if m.seq > start:
-                    gap = Gap(device_id, start, m.seq - 1, m.seq - start, now_s)
+                    gap = Gap(device_id, start, m.seq - 1, m.seq - start, now_s, fleet=fleet)
                     out.gaps.append(gap)
-                    self.execute("INSERT INTO gaps (device_id, first_seq, last_seq, missing, detected_at_s) "
-                                 "VALUES (?, ?, ?, ?, ?)", (device_id, gap.first_seq, gap.last_seq,
-                                                            gap.missing, now_s))
+                    self.execute("INSERT INTO gaps (fleet, device_id, first_seq, last_seq, missing, detected_at_s) "
+                                 "VALUES (?, ?, ?, ?, ?, ?)", (fleet, device_id, gap.first_seq, gap.last_seq,
+                                                               gap.missing, now_s))
                 max_seq = m.seq
             elif m.seq == max_seq + 1:
                 max_seq = m.seq
@@ -128,31 +129,33 @@ class Tx:
                 cur = self.execute(
                     "UPDATE gaps SET missing = missing - 1, "
                     "closed_at_s = CASE WHEN missing = 1 THEN ? ELSE closed_at_s END "
-                    "WHERE device_id = ? AND first_seq <= ? AND last_seq >= ? AND missing > 0",
-                    (now_s, device_id, m.seq, m.seq))
+                    "WHERE fleet = ? AND device_id = ? AND first_seq <= ? AND last_seq >= ? AND missing > 0",
+                    (now_s, fleet, device_id, m.seq, m.seq))
                 out.gaps_filled += max(cur.rowcount, 0)
         return max_seq
 
     # ------------------------------------------------------------ budgets
 
-    def telemetry_power(self, device_id: str, since_s: float, until_s: float) -> tuple[float, float]:
-        """(sum of power_w_avg * window_s, sum of window_s) of telemetry sent in [since_s, until_s]."""
+    def telemetry_power(self, fleet: str, device_id: str, since_s: float, until_s: float) -> tuple[float, float]:
+        """(sum of power_w_avg * window_s, sum of window_s) of the device's telemetry sent in [since_s, until_s]."""
         row = self.execute(
             "SELECT COALESCE(SUM(power_w_avg * window_s), 0), COALESCE(SUM(window_s), 0) FROM telemetry "
-            "WHERE device_id = ? AND sent_at_s >= ? AND sent_at_s <= ? AND power_w_avg IS NOT NULL",
-            (device_id, since_s, until_s)).fetchone()
+            "WHERE fleet = ? AND device_id = ? AND sent_at_s >= ? AND sent_at_s <= ? AND power_w_avg IS NOT NULL",
+            (fleet, device_id, since_s, until_s)).fetchone()
         return float(row[0]), float(row[1])
 
-    def open_violations(self, device_ids: list[str]) -> dict[tuple[str, str, str], ViolationRow]:
-        """Open violations of these devices by (device_id, kind, subject)."""
+    def open_violations(self, devices: list[tuple[str, str]]) -> dict[tuple[str, str, str, str], ViolationRow]:
+        """Open violations of these (fleet, device_id) by (fleet, device_id, kind, subject)."""
         out = {}
-        for i in range(0, len(device_ids), 500):
-            chunk = device_ids[i:i + 500]
+        wanted = set(devices)
+        for i in range(0, len(devices), 500):
+            chunk = sorted({d for _, d in devices[i:i + 500]})
             rows = self.execute(f"SELECT {VIOLATION_COLS} FROM violations WHERE cleared_at_s IS NULL "
                                 f"AND device_id IN ({', '.join('?' * len(chunk))})", chunk).fetchall()
             for r in rows:
                 v = violation_row(r)
-                out[(v.device_id, v.kind, v.subject)] = v
+                if (v.fleet, v.device_id) in wanted:
+                    out[(v.fleet, v.device_id, v.kind, v.subject)] = v
         return out
 
     def open_violation(self, *, device_id: str, fleet: str, kind: str, subject: str, unit: str, limit_value: float,
