@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from edgekit.errors import BuildError, ConfigError
+from edgekit.runtime.ort import runtime_reason
 
 NAME = "convert-ort"
 ORT_STYLES = ("Fixed", "Runtime")
@@ -65,7 +66,8 @@ def to_ort(onnx_path: Path, out_dir: Path, cfg: OrtFormatConfig, *, timeout_s: f
         if proc.returncode != 0 or not produced.is_file():
             lines = [ln for ln in (proc.stderr + proc.stdout).splitlines() if ln.strip()]
             err = next((ln for ln in reversed(lines) if "Error" in ln or "error" in ln), lines[-1] if lines else "")
-            raise BuildError(f"ORT format conversion failed: {err.strip()}")
+            raise BuildError(f"ORT format conversion ({cfg.optimization_style} style) failed: "
+                             f"{runtime_reason(RuntimeError(err.strip()))}")
         out_dir.mkdir(parents=True, exist_ok=True)
         ort_path = out_dir / f"{stem}.ort"
         ops_path = out_dir / "required_operators.config"

@@ -287,11 +287,7 @@ class _Build:
         if "ort" in t.formats:
             style = "Runtime" if {"NnapiExecutionProvider", "CoreMLExecutionProvider"} & set(t.execution_providers) \
                 else "Fixed"
-            ocfg = convert.OrtFormatConfig(t.name, optimization_style=style, target_platform="arm")
-            src = att.model
-            out = self.runner.run(
-                Pass(convert.NAME, ocfg, lambda d: self._ort_files(src, d, ocfg)), [src],
-                label=f"ORT format ({style}, arm)", describe=lambda f: f.get("command", ""))
+            out = self._ort(att.model, style)
             att.conversion["convert-ort"] = out.facts
             arts.append(Artifact(f"{self.stem}.ort", out.files["model.ort"], "ort", att.precision))
             arts.append(Artifact("required_operators.config", out.files["required_operators.config"],
@@ -315,6 +311,27 @@ class _Build:
         failed = [c for c in att.checks if not c.passed]
         att.passed = not failed
         att.reason = "; ".join(f"{c.artifact}: {c.reason()}" for c in failed)
+
+    def _ort(self, src: Path, style: str):
+        """ORT format in ``style``; where onnxruntime's Runtime-optimization style fails to convert (its QDQ
+        Conv bias rewrite gives an invalid node on PP-OCR int8), the Fixed style, said so in the facts."""
+        def run(st: str):
+            ocfg = convert.OrtFormatConfig(self.target.name, optimization_style=st, target_platform="arm")
+            return self.runner.run(Pass(convert.NAME, ocfg, lambda d: self._ort_files(src, d, ocfg)), [src],
+                                   label=f"ORT format ({st}, arm)", describe=lambda f: f.get("command", ""))
+        try:
+            return run(style)
+        except BuildError as exc:
+            if style == "Fixed":
+                raise
+            out = run("Fixed")
+            why = str(exc)
+            out.facts = {**out.facts, "runtime_style_failed": why}
+            note = (f"ORT format: the Runtime-optimization style failed ({why}); the .ort uses the Fixed style, "
+                    f"optimized for the CPU EP: NNAPI/CoreML may take fewer of its nodes")
+            self.notes.append(note)
+            self.progress.warn(note)
+            return out
 
     @staticmethod
     def _ort_files(src: Path, d: Path, ocfg) -> tuple[dict, dict]:

@@ -113,3 +113,24 @@ def test_only_eval_given_int8_calibrates_on_a_held_out_part(tmp_path, features_c
     assert v["samples"] == n_eval - q["calibration_samples"] and v["samples"] >= 3 * q["calibration_samples"]
     assert f"samples {q['calibration_samples']}-{n_eval - 1}" in v["data_source"]
     assert any("held out of the gate" in w for w in res.warnings)
+
+
+QDQ_CLS = Path(__file__).parent / "data" / "ppocr_cls_int8_qdq.onnx"
+
+
+def test_ort_runtime_style_failure_is_worded_and_fixed_style_converts(tmp_path, private_tmp):
+    """An int8 QDQ PP-OCR orientation classifier (Apache-2.0, from rapidocr-onnxruntime 1.4.4, quantized by
+    edgekit on rendered text): onnxruntime's Runtime-optimization ORT conversion rewrites a Conv bias into an
+    invalid node; the error is in edgekit's words, and the Fixed style, which the build falls back to, converts."""
+    from edgekit.builder import convert
+
+    runtime = convert.OrtFormatConfig("t", optimization_style="Runtime", target_platform="arm")
+    with pytest.raises(EdgekitError) as info:
+        convert.to_ort(QDQ_CLS, tmp_path / "r", runtime)
+    msg = str(info.value)
+    assert msg.startswith("ORT format conversion (Runtime style) failed: a node's inputs do not match")
+    assert "ONNXRuntimeError" not in msg and "edgekit-ort-" not in msg and "\n" not in msg
+    fixed = convert.OrtFormatConfig("t", optimization_style="Fixed", target_platform="arm")
+    out = convert.to_ort(QDQ_CLS, tmp_path / "f", fixed)
+    assert out["ort"].is_file() and out["ort"].stat().st_size > 0
+    assert tree(private_tmp) == []
