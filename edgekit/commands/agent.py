@@ -48,6 +48,9 @@ def add_arguments(p: argparse.ArgumentParser, add_broker_arguments) -> None:
                    "and counted")
     p.add_argument("--spool-max-mb", type=float, default=256.0, metavar="MB",
                    help="most spool payload bytes, in MiB (default 256)")
+    p.add_argument("--store-id", metavar="ID",
+                   help="release spooled messages only on acks from this collector store (the id `edgekit collect` "
+                   "logs; default: the store of the first ack, kept in the spool)")
     p.add_argument("--resend-after", type=float, default=60.0, metavar="S",
                    help="re-send unconfirmed messages when the collector has not acked for S seconds (default 60)")
     p.add_argument("--power", choices=POWER_KINDS, default="auto",
@@ -118,6 +121,8 @@ def run(args) -> int:
             raise ConfigError(f"{flag} must be a positive finite number, got {value:g}")
     if (args.bench is None) != (args.every is None):
         raise ConfigError("--bench PATH and --every S go together (benchmark PATH every S seconds)")
+    if args.store_id is not None:
+        messages.check_store_id(args.store_id)
     if args.spool_max_rows < 1:
         raise ConfigError(f"--spool-max-rows must be at least 1, got {args.spool_max_rows}")
     sysfs_root = Path(args.sysfs_root or os.environ.get("EDGEKIT_SYSFS_ROOT") or "/sys")
@@ -136,7 +141,7 @@ def run(args) -> int:
         power = _open_power(args.power, sysfs_root, target)
         thermal = _open_thermal(sysfs_root)
         reporter = Reporter(broker, spool, fleet=fleet, device_id=device_id, target=args.target,
-                            resend_after_s=args.resend_after)
+                            resend_after_s=args.resend_after, store_id=args.store_id)
         agent = Agent(reporter, power=power, thermal=thermal, interval_s=args.interval, sample_hz=args.sample_hz,
                       bench=bench, every_s=args.every)
     except BaseException:

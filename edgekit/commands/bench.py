@@ -48,6 +48,9 @@ def register(subparsers) -> None:
                    "mqtts://host:8883; TLS and login with the options below, as for edgekit agent)")
     add_broker_auth_arguments(p)
     p.add_argument("--fleet", default="default", help="fleet name for --report (default 'default')")
+    p.add_argument("--store-id", metavar="ID",
+                   help="with --report: count only acks from this collector store (default: the spool's, learned "
+                   "from the first ack)")
     p.add_argument("--report-timeout", type=float, default=30.0, metavar="S",
                    help="wait this long for the collector's confirmation (default 30); unconfirmed stays spooled")
     p.add_argument("--spool", type=Path, default=None, metavar="PATH",
@@ -83,6 +86,10 @@ def run(args) -> int:
         from edgekit.fleet.messages import broker_config_from_args
 
         broker = broker_config_from_args(args, url=args.report)
+        if args.store_id is not None:
+            from edgekit.fleet.messages import check_store_id
+
+            check_store_id(args.store_id)
     if args.out is not None and not args.out.parent.resolve().is_dir():
         raise ConfigError(f"--out {args.out}: directory {args.out.parent} does not exist; create it first")
     doc = run_bench(args.path, settings_from_args(args))
@@ -99,7 +106,8 @@ def run(args) -> int:
             print(f"result written to {args.out}")
     if reporter is not None:
         outcome = reporter.report_result(broker, doc, fleet=args.fleet, device_id=args.device_id,
-                                         spool_path=args.spool, timeout_s=args.report_timeout)
+                                         spool_path=args.spool, timeout_s=args.report_timeout,
+                                         store_id=args.store_id)
         print(outcome.summary(), file=sys.stderr)
         return 0 if outcome.confirmed else EXIT_NOT_CONFIRMED
     return 0

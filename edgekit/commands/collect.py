@@ -125,7 +125,8 @@ def run_collect(args) -> int:
             signal.signal(sig, lambda *_: stop.set())
         collector.start()
         logging.getLogger("edgekit.fleet.collector").info(
-            "collecting %s into %s%s", ", ".join(config.subscriptions()), store.url_redacted,
+            "collecting %s into %s (store id %s)%s", ", ".join(config.subscriptions()), store.url_redacted,
+            collector.store_id,
             f", metrics on :{args.metrics_port}/metrics" if args.metrics_port else "")
         error = collector.wait(stop)
         collector.stop()

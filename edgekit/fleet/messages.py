@@ -44,6 +44,9 @@ KINDS = ("result", "telemetry", "status")
 #: Kinds that go through the device's spool and that the collector acknowledges once stored.
 ACKED_KINDS = ("result", "telemetry")
 
+#: A collector database's id (``store_id`` in acks): made once with the database, never changed.
+STORE_ID_RE = re.compile(r"[A-Za-z0-9_.:-]{1,64}")
+
 #: A fleet or device id: one topic level, no wildcards, no separators.
 SEGMENT_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.:-]{0,127}$")
 #: Device ids the collector's own topics use (``edgekit/v1/<fleet>/alerts/<device>``, ``.../<device>/ack``).
@@ -156,9 +159,13 @@ def encode(doc: dict[str, Any]) -> bytes:
                           "replace NaN/Infinity with null before reporting") from exc
 
 
-def build_ack(message_ids: list[str], rejected: list[tuple[str, str]] = ()) -> dict[str, Any]:
-    """An ack for stored ``message_ids``; ``rejected`` lists ``(message_id, reason)`` refused for good."""
+def build_ack(message_ids: list[str], rejected: list[tuple[str, str]] = (), *,
+              store_id: str | None = None) -> dict[str, Any]:
+    """An ack for stored ``message_ids``; ``rejected`` lists ``(message_id, reason)`` refused for good;
+    ``store_id`` names the database that holds them (devices release messages only on their store's acks)."""
     ack: dict[str, Any] = {"schema": ACK_SCHEMA, "schema_version": SCHEMA_VERSION, "message_ids": list(message_ids)}
+    if store_id is not None:
+        ack["store_id"] = store_id
     if rejected:
         ack["rejected"] = [{"message_id": mid, "reason": reason} for mid, reason in rejected]
     return ack
@@ -170,18 +177,24 @@ def parse_ack(payload: bytes) -> list[str]:
 
 
 def parse_ack_full(payload: bytes) -> tuple[list[str], list[tuple[str, str]]]:
-    """``(stored_ids, rejected)`` of an ack; ``rejected`` is ``[(message_id, reason)]``.
+    """``(stored_ids, rejected)`` of an ack (see :func:`parse_ack_doc`)."""
+    return parse_ack_doc(payload)[:2]
+
+
+def parse_ack_doc(payload: bytes) -> tuple[list[str], list[tuple[str, str]], str | None]:
+    """``(stored_ids, rejected, store_id)`` of an ack; ``rejected`` is ``[(message_id, reason)]``.
 
     ``rejected`` comes from an optional ``"rejected": [{"message_id", "reason"}]``
     list: messages the collector refused for good (kept in its dead-letter
-    table), which the device must stop re-sending.
+    table), which the device must stop re-sending. ``store_id`` is the collector database's id (None when
+    the ack carries none or a malformed one: a collector from before store ids).
     """
     try:
         doc = json.loads(payload)
     except (ValueError, UnicodeDecodeError):
-        return [], []
+        return [], [], None
     if not isinstance(doc, dict) or doc.get("schema") != ACK_SCHEMA or doc.get("schema_version") != SCHEMA_VERSION:
-        return [], []
+        return [], [], None
     ids = doc.get("message_ids")
     ids = [i for i in ids if isinstance(i, str) and 0 < len(i) <= 64] if isinstance(ids, list) else []
     rejected = []
@@ -189,7 +202,16 @@ def parse_ack_full(payload: bytes) -> tuple[list[str], list[tuple[str, str]]]:
     for item in items if isinstance(items, list) else []:
         if isinstance(item, dict) and isinstance(item.get("message_id"), str) and 0 < len(item["message_id"]) <= 64:
             rejected.append((item["message_id"], str(item.get("reason", "rejected"))[:200]))
-    return ids, rejected
+    store = doc.get("store_id")
+    return ids, rejected, store if isinstance(store, str) and STORE_ID_RE.fullmatch(store) else None
+
+
+def check_store_id(value: str) -> str:
+    """A ``--store-id`` value: what ``edgekit collect`` logs at start-up and names in its acks."""
+    if not isinstance(value, str) or not STORE_ID_RE.fullmatch(value):
+        raise ConfigError(f"bad store id {value!r}: 1-64 characters from A-Z a-z 0-9 _ . : - "
+                          "(the id `edgekit collect` logs at start-up: 'store id ...')")
+    return value
 
 
 def default_device_id() -> str:

@@ -91,7 +91,7 @@ class Collector:
     def __init__(self, config: CollectorConfig, store: SqlStore, *, budgets: Budgets | None = None,
                  validator: Validator | None = None, metrics: CollectorMetrics | None = None):
         self.config = config
-        self.store = store
+        self.store, self.store_id = store, store.store_id()  # every ack names the store (devices check it)
         self.validator = validator or Validator()
         self.metrics = metrics or CollectorMetrics()
         self.checker = BudgetChecker(budgets or Budgets())
@@ -302,7 +302,7 @@ class Collector:
             verdict = self.validator.validate(item.topic, item.payload, received_at_s=item.received_at_s)
             parts = parse_topic(item.topic)
             if verdict.accepted and parts is not None and parts.kind in ACKED_KINDS:
-                ack = envelope.build_ack([], [(verdict.message_id, "store_failed")])
+                ack = envelope.build_ack([], [(verdict.message_id, "store_failed")], store_id=self.store_id)
                 self.client.publish(envelope.ack_topic(parts.fleet, parts.device_id), envelope.encode(ack), qos=1)
         except Exception as failed:
             self._after_commit_error("ack", failed)
@@ -377,7 +377,7 @@ class Collector:
         for key in acks.keys() | refused.keys():
             fleet, device_id = key
             try:
-                ack = envelope.build_ack(acks.get(key, []), refused.get(key, []))
+                ack = envelope.build_ack(acks.get(key, []), refused.get(key, []), store_id=self.store_id)
                 self.client.publish(envelope.ack_topic(fleet, device_id), envelope.encode(ack), qos=1)
             except Exception as exc:  # logged once and counted; the PUBACKs below still go out
                 self._after_commit_error("ack", exc)

@@ -51,12 +51,13 @@ def report_result(broker_url: str | BrokerConfig, result_doc: dict, *, fleet: st
                   device_id: str | None = None, spool_path: str | Path | None = None, timeout_s: float = 30.0,
                   target: str | None = None, ca_file: str | None = None, cert_file: str | None = None,
                   key_file: str | None = None, username: str | None = None, password_file: str | None = None,
-                  password_env: str | None = None) -> ReportOutcome:
+                  password_env: str | None = None, store_id: str | None = None) -> ReportOutcome:
     """Spool a bench result, deliver it (plus anything still unconfirmed), wait for the collector's ack.
 
     Returns a :class:`ReportOutcome`; ``confirmed`` is False when no ack came
     within ``timeout_s`` — the result then stays in the spool, and the agent or
-    the next report re-sends it. Raises ConfigError for bad URLs/options.
+    the next report re-sends it. ``store_id`` pins the collector store whose ack counts (default: the one
+    the spool learned from its first ack). Raises ConfigError for bad URLs/options.
     """
     broker = broker_url if isinstance(broker_url, BrokerConfig) else messages.parse_broker_url(
         broker_url, ca_file=ca_file, cert_file=cert_file, key_file=key_file, username=username,
@@ -71,7 +72,7 @@ def report_result(broker_url: str | BrokerConfig, result_doc: dict, *, fleet: st
         reporter = Reporter(broker, spool, fleet=fleet, device_id=device, target=target,
                             client_id=f"edgekit-{fleet}-{device}-report", announce_status=False,
                             session_expiry_s=int(max(300, 4 * timeout_s)), resend_after_s=max(5.0, timeout_s / 3),
-                            reconnect_max_s=max(1, int(timeout_s / 4)))
+                            reconnect_max_s=max(1, int(timeout_s / 4)), store_id=store_id)
         msg = reporter.submit("result", result_doc)
         reporter.start()
         try:

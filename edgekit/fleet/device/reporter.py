@@ -35,6 +35,7 @@ import paho.mqtt.client as mqtt
 
 from edgekit.fleet import messages
 from edgekit.fleet.device.spool import Spool, SpooledMessage
+from edgekit.fleet.device.storegate import StoreGate
 from edgekit.fleet.messages import BrokerConfig
 from edgekit.fleet.mqtt import DEFAULT_SESSION_EXPIRY_S, connect_kwargs, make_client, probe_broker
 
@@ -60,6 +61,7 @@ class ReporterStats:
     confirmed: int = 0                 # messages removed from the spool by collector acks
     rejected_by_collector: int = 0     # removed because the collector refused them for good (dead-lettered)
     last_rejection: str | None = None
+    acks_other_store: int = 0          # acks ignored: sent by another store than the one this device reports to
     status: str = "starting"           # starting | connected | disconnected | refused | stopped
 
 
@@ -79,7 +81,7 @@ class Reporter:
                  client_id: str | None = None, announce_status: bool = True, target: str | None = None,
                  resend_after_s: float = 60.0, window: int = 1000, keepalive_s: int = 30,
                  session_expiry_s: int = DEFAULT_SESSION_EXPIRY_S, reconnect_min_s: int = 1,
-                 reconnect_max_s: int = 60, tick_s: float = 0.25):
+                 reconnect_max_s: int = 60, tick_s: float = 0.25, store_id: str | None = None):
         self.broker = broker
         self.spool = spool
         self.fleet = messages.check_segment(fleet, "fleet")
@@ -93,6 +95,7 @@ class Reporter:
         self.session_expiry_s = session_expiry_s
         self.tick_s = tick_s
         self._ack_topic = messages.ack_topic(fleet, device_id)
+        self.store_gate = StoreGate(spool, fleet, device_id, store_id)  # whose acks release messages
         self._status_topic = messages.topic(fleet, device_id, "status")
         self._events: queue.SimpleQueue = queue.SimpleQueue()
         self._stats = ReporterStats()
@@ -241,11 +244,9 @@ class Reporter:
 
     def _on_message(self, client, userdata, msg) -> None:
         if msg.topic == self._ack_topic:
-            ids, rejected = messages.parse_ack_full(msg.payload)
-            if ids:
-                self._events.put(("ack", ids))
-            if rejected:
-                self._events.put(("rejected", rejected))
+            ids, rejected, store = messages.parse_ack_doc(msg.payload)
+            if ids or rejected:
+                self._events.put(("ack", ids, rejected, store))
 
     # ------------------------------------------------------- pump (own thread)
     def _pump(self) -> None:
@@ -273,9 +274,14 @@ class Reporter:
     def _handle(self, event: tuple) -> None:
         kind = event[0]
         if kind == "ack":
-            self._on_ack_ids(event[1])
-        elif kind == "rejected":
-            self._on_rejected(event[1])
+            if not self.store_gate.accept(event[3]):
+                with self._stats_lock:
+                    self._stats.acks_other_store += 1
+                return
+            if event[1]:
+                self._on_ack_ids(event[1])
+            if event[2]:
+                self._on_rejected(event[2])
         elif kind == "puback":
             self._on_puback(event[1], event[2], event[3])
         elif kind == "connected":

@@ -2,7 +2,8 @@
 
 One SQLite file (WAL journal) holds the outgoing messages in order, each with
 its per-device sequence number and message id, and a ``meta`` table with the
-sequence counters and the drop counters. A message leaves the spool only when
+sequence counters and the drop counters, and a ``state`` table of text values (the store id a
+device learned from its collector's first ack). A message leaves the spool only when
 the collector's acknowledgement names it (:meth:`Spool.confirm`), never on the
 broker's PUBACK.
 
@@ -44,6 +45,7 @@ SPOOL_FORMAT = 1
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value INTEGER NOT NULL);
+CREATE TABLE IF NOT EXISTS state (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS outbox (
     id INTEGER PRIMARY KEY AUTOINCREMENT,
     message_id TEXT NOT NULL UNIQUE,
@@ -163,6 +165,19 @@ class Spool:
         self._db.execute("INSERT INTO meta (key, value) VALUES (?, ?) "
                          "ON CONFLICT(key) DO UPDATE SET value = value + excluded.value", (key, by))
         return self._meta(key)
+
+    def get_state(self, key: str) -> str | None:
+        """A text value the device keeps across restarts (e.g. ``store_id/<fleet>/<device>``), or None."""
+        with self._lock:
+            row = self._db.execute("SELECT value FROM state WHERE key=?", (key,)).fetchone()
+        return row[0] if row else None
+
+    def set_state_once(self, key: str, value: str) -> str:
+        """Store ``value`` under ``key`` unless one is there already (another process may have been first);
+        returns the value now stored."""
+        with self._lock:
+            self._db.execute("INSERT OR IGNORE INTO state (key, value) VALUES (?, ?)", (key, value))
+            return self._db.execute("SELECT value FROM state WHERE key=?", (key,)).fetchone()[0]
 
     @staticmethod
     def _seq_key(fleet: str, device_id: str) -> str:

@@ -134,6 +134,12 @@ class SqlStore(Store):
             cur.execute("SELECT MAX(version) FROM schema_version")
             return cur.fetchone()[0] or 0
 
+    def store_id(self) -> str:
+        """The database's id (schema version 4): made once with it, named in every ack."""
+        with self._transaction(write=False) as cur:
+            cur.execute("SELECT value FROM store_info WHERE key = 'store_id'")
+            return cur.fetchone()[0]
+
     def prune_dead_letters(self, *, max_rows: int | None, older_than_s: float | None,
                            limit: int = 500) -> dict[str, int]:
         """Delete at most ``limit`` dead letters, oldest first: those received before ``older_than_s``

@@ -2,7 +2,8 @@
 
 Each migration is a list of statements written with placeholders for the
 types that differ between the two databases: ``{id}`` (auto-increment primary
-key), ``{real}``, ``{bigint}``, ``{bool}``, ``{blob}``. A store applies the
+key), ``{real}``, ``{bigint}``, ``{bool}``, ``{blob}``, ``{random_id}`` (an expression
+for 32 random hex digits). A store applies the
 migrations newer than the version in its ``schema_version`` table, each in its
 own transaction, and records the version. Never edit a released migration:
 append a new one.
@@ -168,6 +169,15 @@ _PER_FLEET = (
 
 MIGRATIONS += (
     (3, "devices, messages, figures, gaps and violations keyed by (fleet, device_id)", _PER_FLEET),
+)
+
+# Version 4: the store's id, made once with the database (or on upgrade) and never changed. Every ack names
+# it, so a device releases a message only when the store it reports to has it, not on another collector's ack.
+MIGRATIONS += (
+    (4, "the store id that acks carry", (
+        "CREATE TABLE store_info (key TEXT PRIMARY KEY, value TEXT NOT NULL)",
+        "INSERT INTO store_info (key, value) VALUES ('store_id', {random_id})",
+    )),
 )
 
 LATEST_VERSION = MIGRATIONS[-1][0]

@@ -29,7 +29,8 @@ def redact(url: str) -> str:
 class PostgresStore(SqlStore):
     paramstyle = "format"
     types = {"id": "BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY", "real": "DOUBLE PRECISION",
-             "bigint": "BIGINT", "bool": "BOOLEAN", "blob": "BYTEA", "false": "FALSE"}
+             "bigint": "BIGINT", "bool": "BOOLEAN", "blob": "BYTEA", "false": "FALSE",
+             "random_id": "md5(random()::text || clock_timestamp()::text || pg_backend_pid()::text)"}
 
     def __init__(self, url: str):
         try:

@@ -44,7 +44,7 @@ def sqlite_path(url: str) -> tuple[Path, str]:
 class SqliteStore(SqlStore):
     paramstyle = "qmark"
     types = {"id": "INTEGER PRIMARY KEY AUTOINCREMENT", "real": "REAL", "bigint": "INTEGER", "bool": "INTEGER",
-             "blob": "BLOB", "false": "0"}
+             "blob": "BLOB", "false": "0", "random_id": "lower(hex(randomblob(16)))"}
 
     def __init__(self, url: str, *, create: bool = True):
         path, sync = sqlite_path(url)
