@@ -37,6 +37,7 @@ sys.path.insert(0, str(REPO))
 from edgekit.builder.pipeline import build_model  # noqa: E402
 from edgekit.errors import EdgekitError  # noqa: E402
 from edgekit.models.pull import pull  # noqa: E402
+from edgekit.runtime.ort import OrtSession  # noqa: E402
 
 TARGETS = ("jetson", "rpi", "phone")
 PHOTOS = REPO / "models"
@@ -143,13 +144,9 @@ MODELS = {
 
 
 def _ort_outputs(path: Path, feeds: list[dict]) -> list[np.ndarray]:
-    import onnxruntime as ort
-
-    so = ort.SessionOptions()
-    so.log_severity_level = 3
-    so.add_session_config_entry("session.x64quantprecision", "1")
-    s = ort.InferenceSession(str(path), sess_options=so, providers=["CPUExecutionProvider"])
-    outs = [s.run(None, f) for f in feeds]
+    """Every output of ``path`` over ``feeds``, flattened (exact int8 kernels, as the gate runs them)."""
+    s = OrtSession(path, exact_int8=True)
+    outs = [s.run(f) for f in feeds]
     return [np.concatenate([o[i].reshape(1, -1) for o in outs]).ravel() for i in range(len(outs[0]))]
 
 

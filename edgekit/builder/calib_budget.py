@@ -16,7 +16,7 @@ from pathlib import Path
 
 import numpy as np
 
-from edgekit.builder.qdq_debug import SAVED_SUFFIX
+from edgekit.builder.qdq_debug import debug_session, saved_outputs
 
 #: share of MemAvailable that calibration activations may take
 MEMORY_SHARE = 0.25
@@ -51,17 +51,13 @@ def available_bytes(proc_root: Path = Path("/proc")) -> int | None:
 
 def activation_bytes(model_path: Path, feed: dict[str, np.ndarray]) -> int:
     """Bytes of every node output of ``model_path`` for one feed (what a calibrator keeps per sample)."""
-    import onnxruntime as ort
     from onnxruntime.quantization.qdq_loss_debug import modify_model_output_intermediate_tensors
 
     with tempfile.TemporaryDirectory(prefix="edgekit-calmem-") as tmp:
         aug = Path(tmp) / "aug.onnx"
         modify_model_output_intermediate_tensors(str(model_path), str(aug))
-        so = ort.SessionOptions()
-        so.graph_optimization_level = ort.GraphOptimizationLevel.ORT_DISABLE_ALL
-        so.log_severity_level = 3
-        sess = ort.InferenceSession(str(aug), sess_options=so, providers=["CPUExecutionProvider"])
-        saved = [o.name for o in sess.get_outputs() if o.name.endswith(SAVED_SUFFIX)]
+        sess = debug_session(aug)
+        saved = [sess.get_outputs()[i].name for i in saved_outputs(sess).values()]
         return int(sum(np.asarray(o).nbytes for o in sess.run(saved, feed)))
 
 

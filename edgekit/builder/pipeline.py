@@ -98,6 +98,7 @@ class _Build:
         self.loaded: Path | None = None
         self.optimized: Path | None = None
         self.notes: list[str] = []
+        self.specs: list = []
         self._calibration: SampleSet | None = None
 
     # --- passes shared by every precision -------------------------------------------------
@@ -114,7 +115,7 @@ class _Build:
             [self.model_path], label=f"checking {self.model_path.name}",
             describe=lambda f: f"opset {f['opset']}, IR {f['ir_version']}, {f['constants_moved']} constants moved")
         self.loaded, self.load_facts = out.files["model.onnx"], out.facts
-        specs = input_specs(onnx.load(str(self.loaded), load_external_data=False))
+        self.specs = specs = input_specs(onnx.load(str(self.loaded), load_external_data=False))
         if calibration is not None:
             self.calib = load_samples(Path(calibration), specs, role="calibration")
         if eval_data is not None:
@@ -199,7 +200,7 @@ class _Build:
     def _wanted_calibration(self) -> SampleSet:
         if self.calib is not None:
             return self.calib.head(MAX_CALIBRATION_SAMPLES)
-        specs = input_specs(onnx.load(str(self.optimized), load_external_data=False))
+        specs = self.specs  # basic graph optimizations keep the model's inputs
         check_generatable(specs, self.model_path.name, "int8 calibration")
         self.progress.warn("int8 calibrated on generated random inputs (no --calibration data): "
                            "activation ranges may not match real data")
@@ -375,8 +376,7 @@ class _Build:
         return {k: tuple(v.shape[1:]) if s.per_sample_axis[k] else (1, *v.shape[1:]) for k, v in s.arrays.items()}
 
     def _has_dynamic_size(self) -> bool:
-        specs = input_specs(onnx.load(str(self.optimized), load_external_data=False))
-        return any(not isinstance(d, int) for sp in specs for d in sp.shape[1:])
+        return any(not isinstance(d, int) for sp in self.specs for d in sp.shape[1:])
 
 
 def build_model(

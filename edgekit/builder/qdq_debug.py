@@ -79,7 +79,7 @@ def _nsr(snr_db: float) -> float:
     return 10.0 ** (-snr_db / 20.0)
 
 
-def _session(path: Path):
+def debug_session(path: Path):
     import onnxruntime as ort
 
     # as onnxruntime's collect_activations runs them: no graph optimization, so Q/DQ pairs stay float
@@ -94,7 +94,7 @@ def _session(path: Path):
 SAVED_SUFFIX = "_ReshapedSavedOutput"
 
 
-def _saved_outputs(session) -> dict[str, int]:
+def saved_outputs(session) -> dict[str, int]:
     """Tensor name -> output index, for the tensors the augmentation exposed."""
     return {o.name[: -len(SAVED_SUFFIX)]: i for i, o in enumerate(session.get_outputs())
             if o.name.endswith(SAVED_SUFFIX)}
@@ -105,8 +105,8 @@ def _compare(fa: Path, qa: Path, samples: SampleSet) -> tuple[_NoiseSums, dict[s
     tensor each float tensor is compared with, and the tensors the quantizer put a Q/DQ pair on."""
     from onnxruntime.quantization.qdq_loss_debug import create_activation_matching
 
-    fs, qs = _session(fa), _session(qa)
-    f_index, q_index = _saved_outputs(fs), _saved_outputs(qs)
+    fs, qs = debug_session(fa), debug_session(qa)
+    f_index, q_index = saved_outputs(fs), saved_outputs(qs)
     f_names, q_names = list(f_index), list(q_index)
     # onnxruntime's own pairing of pre/post-QDQ tensor names, applied to the names alone
     pairs = create_activation_matching({n: [n] for n in q_names}, {n: [n] for n in f_names})
