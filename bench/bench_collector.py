@@ -1,25 +1,30 @@
-"""How fast `edgekit collect` drains a backlog, next to a bare C subscriber.
+"""How fast `edgekit collect` drains a backlog, next to a bare paho subscriber and a bare C one.
 
 Each run, on a fresh private mosquitto (the configuration of docs/mosquitto.md, on a free loopback port,
 persistence in a temp folder):
 
-1. both consumers get a persistent MQTT 5 session (``mosquitto_sub -c`` and a
-   short `edgekit collect` start), then go away;
-2. a paho publisher sends N bench result documents (QoS 1), so the broker
-   queues the same N messages for each session;
-3. ``mosquitto_sub`` (QoS 1, printing only each message's receipt time, ``-F %U``)
-   drains its backlog; rate = N / (last receipt - first receipt); then a bare
-   paho-mqtt subscriber (MQTT 5, automatic PUBACK, doing nothing) drains its own
-   copy the same way: the ceiling of any Python collector built on paho;
-4. ``edgekit collect`` (SQLite, default settings) drains the same backlog:
-   validated, stored, acknowledged to the devices, PUBACKed; rate =
-   N / (last commit - first receipt), from the database's own timestamps.
+1. every consumer gets a persistent MQTT 5 session (``mosquitto_sub -c``, a bare paho client, and a short
+   start of each `edgekit collect` setup), then goes away;
+2. a paho publisher sends N bench result documents (QoS 1), so the broker queues the same N messages for
+   each session;
+3. ``mosquitto_sub`` (QoS 1, printing only each message's receipt time, ``-F %U``) drains its backlog;
+   rate = N / (last receipt - first receipt); then a bare paho-mqtt subscriber (MQTT 5, automatic PUBACK,
+   doing nothing) drains its own copy the same way: the ceiling of any Python collector built on paho;
+4. each `edgekit collect` setup drains the same backlog (validated, stored, acknowledged to the devices,
+   PUBACKed); rate = N / (last commit - first receipt), from the database's own timestamps:
+   ``after``  this checkout, SQLite;
+   ``before`` edgekit as of ``--before REF`` (default: the last commit before the msgspec hot path), SQLite;
+   before and after swap places every run, so neither always drains first;
+   ``one-<db>`` and ``<N>-shared-<db>``: one collector, then N sharing one subscription (``--share``),
+   on PostgreSQL when it answers at 127.0.0.1:5432/test (else SQLite).
 
-Both rates leave out process start-up and connecting (the C client's wall time,
-start-up included, is printed too). Prints every run, then the medians and
-their ratio (goal: at least 50 %).
+Rates leave out process start-up and connecting. Then bench/collector_stages.py times each stage per
+message (decode+validate, store, ack) in one process on both trees, and the running ``after`` collector's
+own ``stage_cpu_seconds_total`` metric gives the same split in place. Prints every run, the medians and the
+ratios (goal: edgekit collect at least 60 % of bare paho).
 
-    python bench/bench_collector.py [--messages 10000] [--devices 100] [--runs 3]
+    python bench/bench_collector.py [--messages 10000] [--devices 100] [--runs 3] [--before REF|none]
+                                    [--share N] [--share-db auto|postgres|sqlite]
 """
 
 from __future__ import annotations
@@ -27,6 +32,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import resource
 import shutil
 import signal
 import statistics
@@ -36,6 +42,7 @@ import sys
 import tempfile
 import threading
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 import paho.mqtt.client as mqtt
@@ -160,36 +167,133 @@ def publish_backlog(port: int, n: int, devices: int, fleet: str) -> float:
     return payload_bytes / n
 
 
-def start_collector(broker: Broker, db: str, log: Path, client_id: str) -> subprocess.Popen:
+def start_collector(broker: Broker, db: str, log: Path, client_id: str, *, metrics_port: int | None = None,
+                    share: str | None = None, tree: Path = REPO) -> subprocess.Popen:
+    """`edgekit collect` from the source tree ``tree`` (this checkout, or an older one: --before)."""
     fh = open(log, "a")
-    proc = subprocess.Popen([sys.executable, "-m", "edgekit", "collect", "--broker", broker.url, "--db", db,
-                             "--client-id", client_id, "--log-level", "warning"],
-                            stdout=fh, stderr=subprocess.STDOUT, cwd=REPO)
-    return proc
+    cmd = [sys.executable, "-m", "edgekit", "collect", "--broker", broker.url, "--db", db,
+           "--client-id", client_id, "--log-level", "warning"]
+    if metrics_port is not None:
+        cmd += ["--metrics-port", str(metrics_port), "--metrics-addr", "127.0.0.1"]
+    if share is not None:
+        cmd += ["--share", share]
+    env = dict(os.environ, PYTHONPATH=str(tree))
+    return subprocess.Popen(cmd, stdout=fh, stderr=subprocess.STDOUT, cwd=tree, env=env)
 
 
-def count_rows(db_path: Path) -> int:
+def scrape(port: int) -> dict[str, float]:
+    """The collector's Prometheus samples (name{labels} -> value)."""
+    import urllib.request
+    text = urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5).read().decode()
+    out = {}
+    for line in text.splitlines():
+        if line and not line.startswith("#"):
+            name, _, value = line.rpartition(" ")
+            out[name] = float(value)
+    return out
+
+
+class BenchDb:
+    """A collector's database for one drain: SQLite in the run's folder, or a fresh PostgreSQL schema."""
+
+    def __init__(self, tmp: Path, name: str, kind: str):
+        self.kind = kind
+        if kind == "sqlite":
+            self.path = tmp / f"{name}.db"
+            self.url = f"sqlite:///{self.path}"
+        else:
+            self.schema = f"bench_{name.replace('-', '_')}_{os.getpid()}"
+            with _pg() as c:
+                c.execute(f"DROP SCHEMA IF EXISTS {self.schema} CASCADE")
+                c.execute(f"CREATE SCHEMA {self.schema}")
+            self.url = f"{PG_URL}?options=-csearch_path%3D{self.schema}"
+
+    def query(self, sql: str):
+        try:
+            if self.kind == "sqlite":
+                if not self.path.exists():
+                    return None
+                with sqlite3.connect(f"file:{self.path}?mode=ro", uri=True, timeout=5) as c:
+                    return c.execute(sql).fetchone()
+            with _pg() as c:
+                c.execute(f"SET search_path TO {self.schema}")
+                return c.execute(sql).fetchone()
+        except Exception:
+            return None
+
+    def rows(self) -> int:
+        row = self.query("SELECT COUNT(*) FROM messages")
+        return row[0] if row else 0
+
+    def ready(self) -> bool:
+        return self.query("SELECT 1 FROM schema_version") is not None
+
+    def drain(self) -> tuple[float, int, int, int]:
+        """(first receipt to last commit in s, rows, duplicated (device, message) pairs, dead letters)."""
+        first, last, stored = self.query("SELECT MIN(received_at_s), MAX(stored_at_s), COUNT(*) FROM messages")
+        dup = self.query("SELECT COUNT(*) FROM (SELECT fleet, device_id, message_id FROM messages "
+                         "GROUP BY 1, 2, 3 HAVING COUNT(*) > 1) AS d")[0]
+        letters = self.query("SELECT COUNT(*) FROM dead_letters")[0]
+        return last - first, stored, dup, letters
+
+    def drop(self) -> None:
+        if self.kind == "postgres":
+            with _pg() as c:
+                c.execute(f"DROP SCHEMA IF EXISTS {self.schema} CASCADE")
+
+
+PG_URL = "postgresql://postgres@127.0.0.1:5432/test"
+
+
+def _pg():
+    import psycopg
+    return psycopg.connect(PG_URL, autocommit=True, connect_timeout=5)
+
+
+def postgres_reachable() -> bool:
     try:
-        with sqlite3.connect(f"file:{db_path}?mode=ro", uri=True, timeout=5) as c:
-            return c.execute("SELECT COUNT(*) FROM messages").fetchone()[0]
-    except sqlite3.Error:
-        return 0
+        with _pg() as c:
+            c.execute("SELECT 1")
+        return True
+    except Exception:
+        return False
 
 
-def wait_session(proc: subprocess.Popen, db_path: Path, timeout_s: float = 30) -> None:
-    """The collector has subscribed once its schema exists and it answered (give it a moment)."""
+def wait_sessions(procs: list[subprocess.Popen], db: BenchDb, timeout_s: float = 30) -> None:
+    """The collectors have subscribed once their schema exists and they answered (give them a moment)."""
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:
-        if db_path.exists() and count_rows(db_path) == 0:
-            try:
-                with sqlite3.connect(f"file:{db_path}?mode=ro", uri=True) as c:
-                    c.execute("SELECT 1 FROM schema_version").fetchone()
-                time.sleep(1.5)
-                return
-            except sqlite3.Error:
-                pass
+        if any(p.poll() is not None for p in procs):
+            raise RuntimeError("a collector exited while starting")
+        if db.ready() and db.rows() == 0:
+            time.sleep(1.5)
+            return
         time.sleep(0.1)
     raise RuntimeError("collector did not start")
+
+
+def stop(procs: list[subprocess.Popen]) -> float:
+    """SIGTERM, wait; the CPU seconds (user + system) the processes used in all."""
+    for p in procs:
+        p.send_signal(signal.SIGTERM)
+    cpu_s = 0.0
+    for p in procs:
+        deadline = time.monotonic() + 30
+        while True:
+            pid, status, usage = os.wait4(p.pid, os.WNOHANG)
+            if pid:
+                p.returncode = os.waitstatus_to_exitcode(status)
+                cpu_s += usage.ru_utime + usage.ru_stime
+                break
+            if time.monotonic() > deadline:
+                p.kill()
+            time.sleep(0.05)
+    return cpu_s
+
+
+def cpu_s(who: int) -> float:
+    usage = resource.getrusage(who)
+    return usage.ru_utime + usage.ru_stime
 
 
 def paho_session(port: int, topic: str):
@@ -229,7 +333,25 @@ def drain_paho(port: int, topic: str, n: int) -> float:
     return stamps[-1] - stamps[0]
 
 
-def one_run(n: int, devices: int) -> dict:
+@dataclass
+class Consumer:
+    """One `edgekit collect` setup drained in a run: ``count`` collectors sharing (``--share``) or not."""
+
+    label: str
+    tree: Path
+    db_kind: str
+    count: int = 1
+    metrics: bool = False
+
+    def client_ids(self) -> list[str]:
+        return [f"bench-{self.label}-{i}" for i in range(self.count)]
+
+    @property
+    def share(self) -> str | None:
+        return f"bench-{self.label}" if self.count > 1 else None
+
+
+def one_run(n: int, devices: int, consumers: list[Consumer]) -> dict:
     fleet = "bench"
     topic = f"edgekit/v1/{fleet}/+/result"
     with tempfile.TemporaryDirectory(prefix="edgekit-bench-collector-") as tmp:
@@ -238,11 +360,11 @@ def one_run(n: int, devices: int) -> dict:
             os.chmod(tmp, 0o777)
         (tmp / "broker").mkdir()
         broker = Broker(tmp / "broker")
-        db_path = tmp / "fleet.db"
-        db = f"sqlite:///{db_path}"
+        dbs = {c.label: BenchDb(tmp, c.label, c.db_kind) for c in consumers}
         log = tmp / "collector.log"
+        out: dict = {"collectors": {}}
         try:
-            # 1. persistent sessions for both consumers
+            # 1. persistent sessions for every consumer
             subprocess.run(["mosquitto_sub", "-V", "5", "-h", "127.0.0.1", "-p", str(broker.port), "-c",
                             "-i", "bench-c-sub", "-q", "1", "-x", "3600", "-t", topic, "-E"], check=True)
             client, subscribed = paho_session(broker.port, topic)
@@ -250,53 +372,102 @@ def one_run(n: int, devices: int) -> dict:
             subscribed.wait(10)
             client.disconnect()
             client.loop_stop()
-            proc = start_collector(broker, db, log, "bench-collector")
-            wait_session(proc, db_path)
-            proc.send_signal(signal.SIGTERM)
-            proc.wait(30)
+            idle_cpu_s = {}  # start-up, subscribing and 1.5 s idle, no messages: what a drain's CPU is net of
+            for c in consumers:
+                procs = [start_collector(broker, dbs[c.label].url, log, cid, share=c.share, tree=c.tree)
+                         for cid in c.client_ids()]
+                wait_sessions(procs, dbs[c.label])
+                idle_cpu_s[c.label] = stop(procs)
             # 2. the backlog
             t = time.monotonic()
-            size = publish_backlog(broker.port, n, devices, fleet)
-            pub_s = time.monotonic() - t
+            out["payload_bytes"] = publish_backlog(broker.port, n, devices, fleet)
+            out["publish_s"] = time.monotonic() - t
             # 3. bare C subscriber: one receipt time per message (ns resolution, wall clock)
             times_path = tmp / "c-sub-times.txt"
-            t = time.monotonic()
-            with open(times_path, "w") as out:
+            t, cpu0 = time.monotonic(), cpu_s(resource.RUSAGE_CHILDREN)
+            with open(times_path, "w") as fh:
                 subprocess.run(["mosquitto_sub", "-V", "5", "-h", "127.0.0.1", "-p", str(broker.port), "-c",
                                 "-i", "bench-c-sub", "-q", "1", "-x", "3600", "-t", topic, "-C", str(n),
-                                "-F", "%U"], check=True, stdout=out, timeout=600)
-            c_wall_s = time.monotonic() - t
+                                "-F", "%U"], check=True, stdout=fh, timeout=600)
+            out["c_wall_s"] = time.monotonic() - t
+            out["c_cpu_us"] = (cpu_s(resource.RUSAGE_CHILDREN) - cpu0) / n * 1e6
             stamps = [float(line) for line in times_path.read_text().split()]
             if len(stamps) != n:
                 raise RuntimeError(f"mosquitto_sub printed {len(stamps)} receipt times for {n} messages")
-            c_s = stamps[-1] - stamps[0]
-            p_s = drain_paho(broker.port, topic, n)
-            # 4. edgekit collect
-            t = time.monotonic()
-            proc = start_collector(broker, db, log, "bench-collector")
-            while count_rows(db_path) < n:
-                if proc.poll() is not None:
-                    raise RuntimeError("collector exited:\n" + log.read_text())
-                if time.monotonic() - t > 900:
-                    raise RuntimeError(f"collector stored only {count_rows(db_path)} of {n}")
-                time.sleep(0.2)
-            e_wall_s = time.monotonic() - t
-            time.sleep(1.0)
-            proc.send_signal(signal.SIGTERM)
-            proc.wait(30)
-            with sqlite3.connect(db_path) as c:
-                first, last, stored = c.execute(
-                    "SELECT MIN(received_at_s), MAX(stored_at_s), COUNT(*) FROM messages").fetchone()
-                dup = c.execute("SELECT COUNT(*) FROM (SELECT device_id, message_id FROM messages "
-                                "GROUP BY 1, 2 HAVING COUNT(*) > 1)").fetchone()[0]
-                letters = c.execute("SELECT COUNT(*) FROM dead_letters").fetchone()[0]
-            e_s = last - first
+            out["c_msg_s"] = n / (stamps[-1] - stamps[0])
+            cpu0 = cpu_s(resource.RUSAGE_SELF)
+            out["p_msg_s"] = n / drain_paho(broker.port, topic, n)
+            out["p_cpu_us"] = (cpu_s(resource.RUSAGE_SELF) - cpu0) / n * 1e6
+            # 4. each edgekit collect setup drains its own copy of the backlog
+            for c in consumers:
+                db = dbs[c.label]
+                ports = [free_port() if c.metrics else None for _ in range(c.count)]
+                t = time.monotonic()
+                procs = [start_collector(broker, db.url, log, cid, share=c.share, tree=c.tree, metrics_port=port)
+                         for cid, port in zip(c.client_ids(), ports)]
+                while db.rows() < n:
+                    if any(p.poll() is not None for p in procs):
+                        raise RuntimeError("collector exited:\n" + log.read_text()[-4000:])
+                    if time.monotonic() - t > 900:
+                        raise RuntimeError(f"{c.label} stored only {db.rows()} of {n}")
+                    time.sleep(0.2)
+                wall_s = time.monotonic() - t
+                time.sleep(1.0)
+                stages = [scrape(port) for port in ports if port is not None]
+                drain_cpu_s = stop(procs)
+                span_s, stored, dup, letters = db.drain()
+                out["collectors"][c.label] = {"msg_s": n / span_s, "s": span_s, "wall_s": wall_s, "stored": stored,
+                                              "cpu_us": (drain_cpu_s - idle_cpu_s[c.label]) / n * 1e6,
+                                              "duplicates": dup, "dead_letters": letters,
+                                              "stages_us": _stages_us(stages)}
         finally:
             broker.stop()
-    return {"payload_bytes": size, "publish_s": pub_s, "c_s": c_s, "c_wall_s": c_wall_s, "c_msg_s": n / c_s,
-            "p_s": p_s, "p_msg_s": n / p_s,
-            "e_s": e_s, "e_wall_s": e_wall_s, "e_msg_s": n / e_s, "stored": stored, "duplicates": dup,
-            "dead_letters": letters, "load_avg": os.getloadavg()[0]}
+            for db in dbs.values():
+                db.drop()
+    out["load_avg"] = os.getloadavg()[0]
+    return out
+
+
+def _stages_us(samples: list[dict[str, float]]) -> dict[str, float] | None:
+    """Worker CPU per message of each stage, from the collector's stage_cpu_seconds_total metric."""
+    if not samples:
+        return None
+    received = sum(v for s in samples for k, v in s.items() if k.startswith("edgekit_collector_messages_received_total"))
+    out = {}
+    for stage in ("decode_validate", "store", "ack"):
+        key = f'edgekit_collector_stage_cpu_seconds_total{{stage="{stage}"}}'
+        if any(key in s for s in samples):
+            out[stage] = sum(s.get(key, 0.0) for s in samples) / max(received, 1) * 1e6
+    return out or None
+
+
+def stage_breakdown(tree: Path, messages: int) -> dict:
+    """bench/collector_stages.py on ``tree``: microseconds per message of each stage, in one process."""
+    env = dict(os.environ, PYTHONPATH=str(tree))
+    res = subprocess.run([sys.executable, str(REPO / "bench" / "collector_stages.py"), "--messages", str(messages)],
+                         env=env, capture_output=True, text=True, timeout=900)
+    if res.returncode != 0:
+        raise RuntimeError(f"collector_stages.py on {tree} failed:\n{res.stderr[-2000:]}")
+    return json.loads(res.stdout.strip().splitlines()[-1])
+
+
+def before_tree(ref: str, tmp: Path) -> Path:
+    """The package as it was at git ``ref`` (with the folders its data links point to), in ``tmp``."""
+    tree = tmp / f"edgekit-{ref}"
+    tree.mkdir()
+    archive = subprocess.run(["git", "-C", str(REPO), "archive", ref, "edgekit", "targets", "models"],
+                             check=True, capture_output=True).stdout
+    subprocess.run(["tar", "-x", "-C", str(tree)], input=archive, check=True)
+    return tree
+
+
+#: The last commit whose hot path was Python's json module and the compiled JSON Schema check (before the
+#: msgspec structs): what --before compares with by default.
+BEFORE_MSGSPEC = "a8f9de2"
+
+
+def _median(runs: list[dict], get) -> float:
+    return statistics.median(get(r) for r in runs)
 
 
 def main() -> None:
@@ -304,37 +475,83 @@ def main() -> None:
     ap.add_argument("--messages", type=int, default=10000)
     ap.add_argument("--devices", type=int, default=100)
     ap.add_argument("--runs", type=int, default=3)
+    ap.add_argument("--before", default=BEFORE_MSGSPEC, metavar="REF",
+                    help=f"also drain with edgekit as of git REF (default {BEFORE_MSGSPEC}, the last commit before "
+                         "the msgspec hot path; 'none' to skip)")
+    ap.add_argument("--share", type=int, default=2, metavar="N",
+                    help="also drain with N collectors sharing one subscription ($share/...; default 2, 0 to skip)")
+    ap.add_argument("--share-db", choices=("auto", "postgres", "sqlite"), default="auto",
+                    help="database of the shared collectors (auto: PostgreSQL at 127.0.0.1:5432/test if it answers)")
     args = ap.parse_args()
     n = args.messages
-    runs = []
-    for i in range(args.runs):
-        r = one_run(n, args.devices)
-        runs.append(r)
-        print(f"run {i + 1}: {n} result messages of {r['payload_bytes']:.0f} bytes from {args.devices} devices "
-              f"(published in {r['publish_s']:.1f} s); load average {r['load_avg']:.1f}")
-        print(f"  mosquitto_sub (QoS 1, discarding):       {r['c_msg_s']:10,.0f} msg/s  ({r['c_s']:.3f} s first to "
-              f"last receipt; {r['c_wall_s']:.2f} s wall with start-up)")
-        print(f"  bare paho subscriber (auto PUBACK):      {r['p_msg_s']:10,.0f} msg/s  ({r['p_s']:.2f} s first to "
-              f"last receipt)")
-        print(f"  edgekit collect (validate, SQLite, ack): {r['e_msg_s']:10,.0f} msg/s  ({r['e_s']:.2f} s first "
-              f"receipt to last commit; {r['e_wall_s']:.1f} s wall with start-up)")
-        print(f"  stored {r['stored']} of {n}, duplicates {r['duplicates']}, dead letters {r['dead_letters']}, "
-              f"ratio {r['e_msg_s'] / r['c_msg_s']:.1%}")
-    c_med = statistics.median(r["c_msg_s"] for r in runs)
-    e_med = statistics.median(r["e_msg_s"] for r in runs)
-    spread = lambda key: f"{min(r[key] for r in runs):,.0f}-{max(r[key] for r in runs):,.0f}"  # noqa: E731
-    p_med = statistics.median(r["p_msg_s"] for r in runs)
-    print(f"median of {len(runs)}: mosquitto_sub {c_med:,.0f} msg/s (runs {spread('c_msg_s')}), "
-          f"bare paho {p_med:,.0f} msg/s (runs {spread('p_msg_s')}), "
-          f"edgekit collect {e_med:,.0f} msg/s (runs {spread('e_msg_s')})")
-    print(f"ratio of the medians edgekit collect / mosquitto_sub: {e_med / c_med:.1%} (goal >= 50 %); "
-          f"bare paho / mosquitto_sub: {p_med / c_med:.1%}; edgekit collect / bare paho: {e_med / p_med:.1%}")
+    share_db = args.share_db
+    if share_db == "auto":
+        share_db = "postgres" if postgres_reachable() else "sqlite"
+    with tempfile.TemporaryDirectory(prefix="edgekit-bench-before-") as tmp:
+        before = None if args.before == "none" else before_tree(args.before, Path(tmp))
+        after_c = Consumer("after", REPO, "sqlite", metrics=True)
+        before_c = Consumer("before", before, "sqlite") if before else None
+        shared = []
+        if args.share > 1:
+            shared = [Consumer(f"one-{share_db}", REPO, share_db),
+                      Consumer(f"{args.share}-shared-{share_db}", REPO, share_db, count=args.share)]
+        runs = []
+        for i in range(args.runs):
+            # before and after swap places every run, so neither always drains first
+            pair = [after_c, before_c] if i % 2 == 0 else [before_c, after_c]
+            consumers = [c for c in pair if c is not None] + shared
+            r = one_run(n, args.devices, consumers)
+            runs.append(r)
+            print(f"run {i + 1}: {n} result messages of {r['payload_bytes']:.0f} bytes from {args.devices} devices "
+                  f"(published in {r['publish_s']:.1f} s); load average {r['load_avg']:.1f}")
+            print(f"  mosquitto_sub (QoS 1, discarding):  {r['c_msg_s']:10,.0f} msg/s ({r['c_wall_s']:.2f} s wall "
+                  f"with start-up)")
+            print(f"  bare paho subscriber (auto PUBACK): {r['p_msg_s']:10,.0f} msg/s  CPU {r['p_cpu_us']:6.1f} us/msg")
+            for label, c in r["collectors"].items():
+                print(f"  edgekit collect [{label}]: {c['msg_s']:10,.0f} msg/s  ({c['s']:.2f} s first receipt to last "
+                      f"commit); stored {c['stored']} of {n}, duplicates {c['duplicates']}, "
+                      f"dead letters {c['dead_letters']}; CPU {c['cpu_us']:.1f} us/msg (net of an idle start); "
+                      f"{c['msg_s'] / r['p_msg_s']:.1%} of bare paho")
+        stages = {"after": stage_breakdown(REPO, 5000)}
+        if before:
+            stages["before"] = stage_breakdown(before, 5000)
+    c_med, p_med = _median(runs, lambda r: r["c_msg_s"]), _median(runs, lambda r: r["p_msg_s"])
+    med = {label: _median(runs, lambda r, label=label: r["collectors"][label]["msg_s"])
+           for label in runs[0]["collectors"]}
+    print(f"\nmedians of {len(runs)} runs: mosquitto_sub {c_med:,.0f} msg/s, bare paho {p_med:,.0f} msg/s, "
+          + ", ".join(f"edgekit collect [{k}] {v:,.0f} msg/s" for k, v in med.items()))
+    ratio = _median(runs, lambda r: r["collectors"]["after"]["msg_s"] / r["p_msg_s"])
+    print(f"edgekit collect / bare paho (median of the per-run ratios): {ratio:.1%} (goal >= 60 %); "
+          f"edgekit collect / mosquitto_sub: {med['after'] / c_med:.1%}; bare paho / mosquitto_sub: {p_med / c_med:.1%}")
+    p_cpu = _median(runs, lambda r: r["p_cpu_us"])
+    cpu = {label: _median(runs, lambda r, label=label: r["collectors"][label]["cpu_us"]) for label in med}
+    print(f"CPU per message (medians; what the load of other jobs changes least): bare paho {p_cpu:.1f} us, "
+          + ", ".join(f"edgekit collect [{k}] {v:.1f} us" for k, v in cpu.items())
+          + f"; bare paho / edgekit collect [after]: {p_cpu / cpu['after']:.1%}")
+    if before:
+        b_ratio = _median(runs, lambda r: r["collectors"]["before"]["msg_s"] / r["p_msg_s"])
+        print(f"before ({args.before}): {b_ratio:.1%} of bare paho, {med['before'] / c_med:.1%} of mosquitto_sub; "
+              f"after / before: {med['after'] / med['before']:.2f}x")
+    if shared:
+        one, many = shared[0].label, shared[1].label
+        print(f"{args.share} collectors sharing one subscription on {share_db}: {med[many]:,.0f} msg/s, "
+              f"{med[many] / med[one]:.2f}x one collector on {share_db} ({med[one]:,.0f} msg/s)")
+    print("time per message by stage, in one process without a broker (bench/collector_stages.py, 5000 messages):")
+    for label, st in stages.items():
+        print(f"  {label:6s}: decode+validate {st['decode_validate_us']:6.1f} us, store {st['store_us']:6.1f} us, "
+              f"ack {st['ack_us']:5.1f} us")
+    live = [r["collectors"]["after"]["stages_us"] for r in runs if r["collectors"]["after"]["stages_us"]]
+    if live:
+        print("  after, inside the running collector (the worker thread's stage_cpu_seconds_total / messages, "
+              "median of runs): " + ", ".join(
+                  f"{k} {statistics.median(x[k] for x in live):.1f} us" for k in ("decode_validate", "store", "ack")))
     print(json.dumps({"messages": n, "runs": len(runs), "payload_bytes": round(runs[0]["payload_bytes"]),
                       "mosquitto_sub_msg_s": [round(r["c_msg_s"]) for r in runs],
-                      "collector_msg_s": [round(r["e_msg_s"]) for r in runs],
                       "bare_paho_msg_s": [round(r["p_msg_s"]) for r in runs],
-                      "median_mosquitto_sub_msg_s": round(c_med), "median_bare_paho_msg_s": round(p_med), "median_collector_msg_s": round(e_med),
-                      "ratio": round(e_med / c_med, 4), "stored": [r["stored"] for r in runs]}))
+                      "cpu_us_per_msg": {"bare_paho": round(p_cpu, 1), **{k: round(v, 1) for k, v in cpu.items()}},
+                      "collectors_msg_s": {k: [round(r["collectors"][k]["msg_s"]) for r in runs] for k in med},
+                      "ratio_to_bare_paho": round(ratio, 4), "ratio_to_mosquitto_sub": round(med["after"] / c_med, 4),
+                      "stages_us": stages}))
 
 
 if __name__ == "__main__":

@@ -8,12 +8,17 @@ names; the whole body is kept as well (the report reads the rest from it).
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from functools import lru_cache
 from pathlib import PurePosixPath
 from typing import Any
+
+import msgspec
+from msgspec import UNSET, Struct
+
+from edgekit.fleet.structs import BODIES, ResultBody, TelemetryBody
+from edgekit.fleet.structs.result import Artifact
 
 
 class RecordError(ValueError):
@@ -64,13 +69,15 @@ class Message:
     sent_at: str              # as the device wrote it
     sent_at_s: float          # the same instant, Unix seconds
     target: str | None
-    body: dict[str, Any]
+    body: dict[str, Any] | None   # the body as a dict when the validator had one (else only body_json)
     payload_bytes: int
     received_at_s: float | None = None  # collector's wall clock, Unix seconds
     telemetry: TelemetryFigures | None = None
     result: ResultFigures | None = None
     state: str | None = None  # status messages: online | offline
     body_json: str | None = None  # the body's JSON text as received (stored without re-encoding)
+    power_source: str | None = None  # what measured the power figures, and its scope (results and telemetry)
+    power_scope: str | None = None
 
     @property
     def accepted(self) -> bool:
@@ -94,81 +101,43 @@ def iso_utc(t_s: float) -> str:
     return utc_strftime(t_s, "%Y-%m-%dT%H:%M:%S.%fZ")
 
 
-def _num(value: Any, name: str, *, minimum: float | None = None) -> float | None:
-    cls = value.__class__
-    if cls is float:  # the common case, checked without conversions
-        if value - value != 0.0:  # inf - inf and nan - nan are nan
-            raise RecordError(f"{name} is not finite")
-    elif value is None:
-        return None
-    elif cls is bool or not isinstance(value, (int, float)):
-        raise RecordError(f"{name} must be a number or null, not {type(value).__name__}")
-    else:
-        try:
-            value = float(value)
-        except OverflowError:
-            raise RecordError(f"{name} is too large for a double") from None
-        if not math.isfinite(value):
-            raise RecordError(f"{name} is not finite")
-    if minimum is not None and value < minimum:
+def _opt(value: Any) -> Any:
+    """A struct member as a figure: UNSET (absent) is None."""
+    return None if value is UNSET else value
+
+
+def _at_least(value: float | None, name: str, minimum: float) -> float | None:
+    """A range the collector needs beyond the schema's (figures are finite: the structs saw to it)."""
+    if value is not None and value < minimum:
         raise RecordError(f"{name} = {value:g} is below {minimum:g}")
     return value
 
 
-def _bool(value: Any, name: str) -> bool | None:
-    if value is None or isinstance(value, bool):
-        return value
-    raise RecordError(f"{name} must be true, false or null")
-
-
-def _str(value: Any) -> str | None:
-    return value if isinstance(value, str) else None
-
-
-def _get(doc: Any, *path: str) -> Any:
-    for key in path:
-        if not isinstance(doc, dict):
-            return None
-        doc = doc.get(key)
-    return doc
-
-
-def telemetry_figures(body: dict[str, Any]) -> TelemetryFigures:
+def telemetry_figures(body: TelemetryBody) -> TelemetryFigures:
+    """Figures of a telemetry body; its ranges are those of telemetry-1.json, checked by the struct."""
     fig = TelemetryFigures(
-        window_s=_num(body.get("window_s"), "window_s", minimum=0.0),
-        power_w_avg=_num(body.get("power_w_avg"), "power_w_avg", minimum=0.0),
-        power_w_peak=_num(body.get("power_w_peak"), "power_w_peak", minimum=0.0),
-        energy_j=_num(body.get("energy_j"), "energy_j", minimum=0.0),
-        temp_c_max=_num(body.get("temp_c_max"), "temp_c_max", minimum=-273.15),
-        throttled=_bool(body.get("throttled"), "throttled"),
-        battery_pct=_num(body.get("battery_pct"), "battery_pct", minimum=0.0),
-        battery_drain_pct_h=_num(body.get("battery_drain_pct_h"), "battery_drain_pct_h"),
-        power_source=_str(body.get("power_source")),
-        scope=_str(body.get("scope")),
-        estimated=_bool(body.get("estimated"), "estimated"),
+        window_s=body.window_s, power_w_avg=_opt(body.power_w_avg), power_w_peak=_opt(body.power_w_peak),
+        energy_j=_opt(body.energy_j), temp_c_max=_opt(body.temp_c_max), throttled=_opt(body.throttled),
+        battery_pct=_opt(body.battery_pct), battery_drain_pct_h=_opt(body.battery_drain_pct_h),
+        power_source=_opt(body.power_source), scope=_opt(body.scope), estimated=_opt(body.estimated),
     )
-    if fig.window_s is None or fig.window_s <= 0:
-        raise RecordError("window_s must be a positive number of seconds")
     if fig.power_w_avg is not None and fig.power_w_peak is not None and fig.power_w_peak < fig.power_w_avg * 0.999:
         raise RecordError(f"power_w_peak {fig.power_w_peak:g} is below power_w_avg {fig.power_w_avg:g}")
     return fig
 
 
-def model_name(body: dict[str, Any], target: str | None) -> str | None:
+def model_name(artifact: Artifact, target: str | None) -> str | None:
     """The model a result is about, from its artifact.
 
     A build directory is ``OUT/<model>-<target>/`` (it holds the manifest), so
     the model is that folder's name without ``-<target>``; a bare model file
     is named by its stem (``digits.onnx`` -> ``digits``).
     """
-    artifact = body.get("artifact")
-    if not isinstance(artifact, dict):
+    manifest = _opt(artifact.manifest) or None
+    path = manifest if manifest is not None else artifact.path
+    if not path:
         return None
-    source = artifact.get("manifest") or None
-    path = source if isinstance(source, str) else artifact.get("path")
-    if not isinstance(path, str) or not path:
-        return None
-    return _model_name_of_path(path, isinstance(source, str), target if isinstance(target, str) else None)
+    return _model_name_of_path(path, manifest is not None, target)
 
 
 @lru_cache(maxsize=4096)  # a fleet reports the same few artifacts over and over
@@ -182,52 +151,57 @@ def _model_name_of_path(path: str, is_manifest: bool, target: str | None) -> str
     return p.stem or None
 
 
-_NO_SECTION: dict[str, Any] = {}
-
-
-def _section(body: dict[str, Any], key: str) -> dict[str, Any]:
-    value = body.get(key)
-    return value if isinstance(value, dict) else _NO_SECTION
-
-
-def result_figures(body: dict[str, Any], target: str | None = None) -> ResultFigures:
+def result_figures(body: ResultBody, target: str | None = None) -> ResultFigures:
     """Figures of a bench result document (edgekit/schemas/result-1.json)."""
     if target is None:
-        target = _str(_get(body, "device", "target"))
-    artifact, latency, power = _section(body, "artifact"), _section(body, "latency"), _section(body, "power")
-    energy, thermal, battery = _section(body, "energy"), _section(body, "thermal"), _section(body, "battery")
+        target = body.device.target
+    latency, power, energy, thermal, battery = body.latency, body.power, body.energy, body.thermal, body.battery
     return ResultFigures(
-        model=model_name(body, target),
-        precision=_str(artifact.get("precision")),
-        latency_ms_p50=_num(latency.get("p50_ms"), "latency.p50_ms", minimum=0.0),
-        latency_ms_p99=_num(latency.get("p99_ms"), "latency.p99_ms", minimum=0.0),
-        power_w_avg=_num(power.get("avg_w"), "power.avg_w", minimum=0.0),
-        power_w_peak=_num(power.get("peak_w"), "power.peak_w", minimum=0.0),
-        energy_mj_per_inference=_num(energy.get("total_mj_per_inference"),
-                                     "energy.total_mj_per_inference", minimum=0.0),
+        model=model_name(body.artifact, target),
+        precision=body.artifact.precision,
+        latency_ms_p50=latency.p50_ms,
+        latency_ms_p99=latency.p99_ms,
+        power_w_avg=_at_least(power.avg_w, "power.avg_w", 0.0) if power else None,
+        power_w_peak=_at_least(power.peak_w, "power.peak_w", 0.0) if power else None,
+        energy_mj_per_inference=(_at_least(energy.total_mj_per_inference, "energy.total_mj_per_inference", 0.0)
+                                 if energy else None),
         # net of idle may dip below zero within its uncertainty: no lower bound
-        energy_mj_per_inference_net=_num(energy.get("net_mj_per_inference"), "energy.net_mj_per_inference"),
-        temp_c_max=_num(thermal.get("max_temp_c"), "thermal.max_temp_c", minimum=-273.15),
-        throttled=_bool(thermal.get("throttled"), "thermal.throttled"),
-        battery_drain_pct_h=_num(battery.get("drain_pct_per_h"), "battery.drain_pct_per_h"),
-        estimated=_bool(power.get("estimated"), "power.estimated"),
+        energy_mj_per_inference_net=energy.net_mj_per_inference if energy else None,
+        temp_c_max=_at_least(thermal.max_temp_c, "thermal.max_temp_c", -273.15) if thermal else None,
+        throttled=thermal.throttled if thermal else None,
+        battery_drain_pct_h=battery.drain_pct_per_h if battery else None,
+        estimated=power.estimated if power else None,
     )
 
 
-def message_from_document(topic: str, doc: dict[str, Any], *, payload_bytes: int,
+def message_from_document(topic: str, doc: dict[str, Any], body: Struct | None = None, *, payload_bytes: int,
                           received_at_s: float | None = None, body_json: str | None = None) -> Message:
-    """Build a :class:`Message` from a schema-valid envelope; RecordError on bad values.
+    """Build a :class:`Message` from a valid envelope ``doc`` and the body's struct ``body``
+    (:data:`edgekit.fleet.structs.BODIES`; converted from ``doc["body"]`` when not given); RecordError on bad
+    values.
 
-    ``body_json`` is the body's JSON text as received, when the caller has it (stored as is)."""
+    ``doc["body"]`` is the body as a dict, or None when ``body_json``, the body's JSON text as received, is
+    given (it is stored as is)."""
     kind = doc["kind"]
-    body = doc["body"]
+    if body is None:
+        try:
+            body = msgspec.convert(doc["body"], BODIES[kind])
+        except msgspec.ValidationError as exc:
+            raise RecordError(f"body: {exc}") from None
     telemetry = telemetry_figures(body) if kind == "telemetry" else None
     result = result_figures(body, doc.get("target")) if kind == "result" else None
-    state = body.get("state") if kind == "status" else None
+    state = body.state if kind == "status" else None
+    if telemetry is not None:
+        source, scope = telemetry.power_source, telemetry.scope
+    elif result is not None and body.power is not None:
+        source, scope = body.power.source, body.power.scope
+    else:
+        source = scope = None
     return Message(
         topic=topic, kind=kind, fleet=doc["fleet"], device_id=doc["device_id"],
         message_id=doc["message_id"].replace("-", ""), seq=doc.get("seq"), sent_at=doc["sent_at"],
-        sent_at_s=parse_timestamp(doc["sent_at"]), target=doc.get("target"), body=body,
+        sent_at_s=parse_timestamp(doc["sent_at"]), target=doc.get("target"), body=doc["body"],
         payload_bytes=payload_bytes, received_at_s=received_at_s,
         telemetry=telemetry, result=result, state=state, body_json=body_json,
+        power_source=source, power_scope=scope,
     )

@@ -208,12 +208,8 @@ class _Check:
 
 def measured_by(m: Message) -> tuple[str, bool | None]:
     """How the figures of ``m`` were measured: ``("rpi5-pmic, board scope", False)``; ESTIMATE marked."""
-    if m.kind == "telemetry":
-        t = m.telemetry
-        source, scope, estimated = t.power_source, t.scope, t.estimated
-    else:
-        power = m.body.get("power") if isinstance(m.body.get("power"), dict) else {}
-        source, scope, estimated = power.get("source"), power.get("scope"), m.result.estimated
+    source, scope = m.power_source, m.power_scope
+    estimated = m.telemetry.estimated if m.kind == "telemetry" else m.result.estimated
     if not source:
         return "no power source", estimated
     return f"{source}, {scope or '?'} scope" + (" (ESTIMATE)" if estimated else ""), estimated

@@ -11,6 +11,10 @@ Names (all prefixed ``edgekit_collector_``):
 * ``budget_violations_total{kind}``     violations raised; ``budget_clears_total{kind}`` cleared
 * ``ingest_latency_seconds``            histogram: from receipt by the collector to the commit of its batch
 * ``batch_size``                        histogram of messages per committed batch
+* ``stage_cpu_seconds_total{stage}``    the worker thread's CPU time per stage: ``decode_validate``,
+  ``store`` (the transaction: rows, gaps, budgets), ``ack`` (acks, alerts and PUBACKs after the commit);
+  divided by ``messages_received_total`` it is the CPU cost per message of each stage
+* ``process_cpu_seconds_total`` and the other ``process_*`` series of prometheus_client (Linux)
 * ``queue_depth``                       messages received but not yet committed
 * ``store_errors_total``                batches that failed to commit (they are retried, never acked)
 * ``after_commit_errors_total{step}``   failures after a commit (ack, alert, alerts, batch): logged, never retried
@@ -20,7 +24,7 @@ Names (all prefixed ``edgekit_collector_``):
 
 from __future__ import annotations
 
-from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, start_http_server
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, ProcessCollector, start_http_server
 
 from edgekit.fleet.collector.validate import REASONS
 
@@ -49,6 +53,10 @@ class CollectorMetrics:
                                  registry=r)
         self.batch_size = Histogram(PREFIX + "batch_size", "messages per committed batch",
                                     buckets=(1, 2, 5, 10, 20, 50, 100, 200, 500, 1000, 2000), registry=r)
+        stage = Counter(PREFIX + "stage_cpu_seconds", "CPU time of the worker thread per stage", ["stage"],
+                        registry=r)
+        self.stage_cpu_s = {name: stage.labels(stage=name) for name in ("decode_validate", "store", "ack")}
+        ProcessCollector(registry=r)
         self.queue_depth = Gauge(PREFIX + "queue_depth", "messages received and not yet committed", registry=r)
         self.store_errors = Counter(PREFIX + "store_errors", "batches that failed to commit (retried)", registry=r)
         self.after_commit_errors = Counter(PREFIX + "after_commit_errors",
