@@ -96,6 +96,9 @@ class SqlStore(Store):
     @abstractmethod
     def _migration_lock(self, cur) -> None: ...
 
+    @abstractmethod
+    def floor_to(self, expr: str, step_s: int) -> str: ...  # SQL: expr rounded down to a multiple of step_s
+
     # --------------------------------------------------------------- writes
     def run(self, fn: Callable[[Tx], T]) -> T:
         delay_s = 0.01
@@ -159,11 +162,24 @@ class SqlStore(Store):
                     dropped["rows"] = max(cur.rowcount, 0)
         return dropped
 
+    def prune_telemetry(self, *, older_than_s: float, limit: int = 2000) -> int:
+        """Delete at most ``limit`` raw telemetry rows sent before ``older_than_s`` (device clock), oldest first, in
+        one short transaction; the rollups keep their figures. The rows deleted."""
+        with self._transaction() as cur:
+            cur.execute(self.q(
+                "DELETE FROM telemetry WHERE (fleet, device_id, message_id) IN (SELECT fleet, device_id, message_id "
+                "FROM telemetry WHERE sent_at_s < ? ORDER BY sent_at_s LIMIT ?)"), (older_than_s, limit))
+            return max(cur.rowcount, 0)
+
     # ---------------------------------------------------------------- reads
     def _fetch(self, sql: str, params=()) -> list[tuple]:
         with self._transaction(write=False) as cur:
             cur.execute(self.q(sql), tuple(params))
             return cur.fetchall()
+
+    def query(self, sql: str, params=()) -> list[tuple]:
+        """Rows of one read-only statement (``?`` placeholders): the report's aggregates over the rollups."""
+        return self._fetch(sql, params)
 
     def devices(self) -> list[DeviceRow]:
         return [DeviceRow(*r) for r in self._fetch(f"SELECT {DEVICE_COLS} FROM devices ORDER BY fleet, device_id")]
