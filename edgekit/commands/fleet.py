@@ -36,6 +36,9 @@ def register(subparsers) -> None:
     st.add_argument("--json", action="store_true", help="print JSON instead of a table")
     st.add_argument("--stale-after", type=float, default=120.0, metavar="S",
                     help="a device without status messages is offline after this many silent seconds")
+    st.add_argument("--all", action="store_true",
+                    help="list every device (default: a fleet of more than 20 gets counts and the 20 that need "
+                         "attention most)")
     st.set_defaults(func=run_status)
     p = fleet_sub.add_parser("report", help="per-device and per-model tables, fleet energy and carbon, HTML plots")
     p.add_argument("--db", required=True, metavar="URL", help="sqlite:///fleet.db or postgresql://...")
@@ -46,6 +49,11 @@ def register(subparsers) -> None:
     p.add_argument("--carbon", metavar="FILE", type=Path,
                    help="TOML with [fleet] region and per-device region or gco2e_per_kwh (see docs)")
     p.add_argument("--region", metavar="CC", help="grid region of the whole fleet (ISO country code); default WORLD")
+    p.add_argument("--top", type=int, default=10, metavar="N",
+                   help="devices in each top list (energy, violations, temperature), plotted in the HTML (default 10)")
+    p.add_argument("--device", action="append", default=[], metavar="ID",
+                   help="also detail and plot this device (repeatable)")
+    p.add_argument("--all", action="store_true", help="list every device in the terminal (JSON always does)")
     p.set_defaults(func=run_report)
 
 
@@ -69,7 +77,7 @@ def run_status(args) -> int:
     if args.json:
         print(status_json(rows))
     else:
-        print_status(rows)
+        print_status(rows, all_rows=args.all)
     return 0
 
 
@@ -85,7 +93,8 @@ def _require_schema(store, url: str) -> None:
 
 def report_json(report) -> dict:
     doc = dataclasses.asdict(report)
-    doc["totals"] = {"energy_kwh": report.total_energy_kwh, "gco2e": report.total_gco2e, **report.change()}
+    doc["totals"] = {"energy_kwh": report.total_energy_kwh, "gco2e": report.total_gco2e,
+                     "violations": report.violation_count, "devices": len(report.devices), **report.change()}
     for series_key in ("power_series", "temp_series"):
         doc[series_key] = {k: [list(p) for p in v] for k, v in doc[series_key].items()}
     return doc
@@ -100,17 +109,24 @@ def run_report(args) -> int:
     from edgekit.report.html import render_html
     from edgekit.report.terminal import print_report
 
+    if args.top < 1:
+        raise ConfigError("--top must be at least 1")
     since_s = time.time() - parse_duration_s(args.since) if args.since else None
     carbon = load_carbon_config(args.carbon, region=args.region)
     budgets = Budgets.from_path(args.budgets)
     with open_store(args.db, migrate=False) as store:
-        report = build_report(store, since_s=since_s, carbon=carbon, budgets=budgets)
+        _require_schema(store, args.db)
+        report = build_report(store, since_s=since_s, carbon=carbon, budgets=budgets, top_n=args.top,
+                              devices=tuple(args.device))
+    missing = sorted(set(args.device) - {d.device_id for d in report.devices})
+    if missing:
+        raise ConfigError(f"--device {missing[0]!r}: no such device reported in this period")
     if args.html:
         write_atomic(args.html, render_html(report))
     if args.json:
         print(json.dumps(report_json(report), indent=2, default=str))
     else:
-        print_report(report)
+        print_report(report, all_devices=args.all)
         if args.html:
             print(f"HTML report: {args.html}")
     return 0

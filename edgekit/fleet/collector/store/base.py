@@ -49,6 +49,18 @@ def _range(column: str, since_s: float | None, until_s: float | None, device_id:
     return (" WHERE " + " AND ".join(where)) if where else "", params
 
 
+def violation_range(since_s: float | None, until_s: float | None) -> tuple[list[str], list[float]]:
+    """WHERE terms for violations raised before ``until_s`` and not cleared before ``since_s``, and their values."""
+    where, params = [], []
+    if since_s is not None:
+        where.append("(cleared_at_s IS NULL OR cleared_at_s >= ?)")
+        params.append(since_s)
+    if until_s is not None:
+        where.append("raised_at_s < ?")
+        params.append(until_s)
+    return where, params
+
+
 class Store(ABC):
     """A fleet database. Open one with :func:`edgekit.fleet.collector.store.open_store`."""
 
@@ -199,13 +211,7 @@ class SqlStore(Store):
     def violations(self, since_s: float | None = None, until_s: float | None = None, *,
                    open_only: bool = False, device_id: str | None = None) -> list[ViolationRow]:
         """Violations raised in the range, plus (for a range) those still open or cleared inside it."""
-        where, params = [], []
-        if since_s is not None:
-            where.append("(cleared_at_s IS NULL OR cleared_at_s >= ?)")
-            params.append(since_s)
-        if until_s is not None:
-            where.append("raised_at_s < ?")
-            params.append(until_s)
+        where, params = violation_range(since_s, until_s)
         if open_only:
             where.append("cleared_at_s IS NULL")
         if device_id is not None:
