@@ -15,6 +15,7 @@ from pathlib import Path
 
 from edgekit.errors import ConfigError
 
+ROLLUP_SCHEMA_VERSION = 5  # telemetry_minute and telemetry_hour
 _DURATION_RE = re.compile(r"^(\d+(?:\.\d+)?)\s*([smhdw])$")
 _UNIT_S = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 7 * 86400}
 
@@ -116,6 +117,11 @@ def run_report(args) -> int:
     budgets = Budgets.from_path(args.budgets)
     with open_store(args.db, migrate=False) as store:
         _require_schema(store, args.db)
+        version = store.schema_version()
+        if version < ROLLUP_SCHEMA_VERSION:
+            raise ConfigError(f"{store.url_redacted} has schema version {version}; the report reads the telemetry "
+                              f"rollups of version {ROLLUP_SCHEMA_VERSION}: start this edgekit's `edgekit collect "
+                              "--db` on it once, which upgrades it (rollups built from the stored telemetry)")
         report = build_report(store, since_s=since_s, carbon=carbon, budgets=budgets, top_n=args.top,
                               devices=tuple(args.device))
     missing = sorted(set(args.device) - {d.device_id for d in report.devices})

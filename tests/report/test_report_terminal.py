@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 
 from edgekit.commands.main import main
+from helpers_collector import open_old_store  # on the path by conftest.py
 
 
 def _devices_listed(out: str) -> set[str]:
@@ -36,3 +37,10 @@ def test_json_lists_every_device_and_the_top_lists(large_fleet_db, capsys):
 def test_an_unknown_device_is_an_error(large_fleet_db, capsys):
     assert main(["fleet", "report", "--db", large_fleet_db, "--device", "nope"]) != 0
     assert "--device 'nope': no such device" in capsys.readouterr().err
+
+
+def test_a_database_before_rollups_is_refused_with_the_way_out(tmp_path, capsys):
+    url = f"sqlite:///{tmp_path / 'old.db'}"
+    open_old_store(url, 4).close()
+    assert main(["fleet", "report", "--db", url]) != 0
+    assert "schema version 4; the report reads the telemetry rollups of version 5" in capsys.readouterr().err
