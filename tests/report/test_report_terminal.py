@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 
 from edgekit.commands.main import main
+from edgekit.fleet.collector.store import open_store
+from edgekit.report.data import build_report
 from helpers_collector import open_old_store  # on the path by conftest.py
 
 
@@ -27,6 +30,11 @@ def test_json_lists_every_device_and_the_top_lists(large_fleet_db, capsys):
     assert main(["fleet", "report", "--db", large_fleet_db, "--json", "--top", "2", "--device", "dev-00"]) == 0
     doc = json.loads(capsys.readouterr().out)
     assert len(doc["devices"]) == 40
+    with open_store(large_fleet_db, migrate=False) as store:
+        report = build_report(store, top_n=2, devices=("dev-00",))
+    # field by field, the same as the dataclasses (JSON's lists for tuples)
+    assert doc["devices"] == json.loads(json.dumps([dataclasses.asdict(d) for d in report.devices]))
+    assert doc["days"] == json.loads(json.dumps([dataclasses.asdict(d) for d in report.days]))
     assert doc["top"]["energy"] == [["lab", "dev-06"], ["lab", "dev-13"]]
     assert sorted(doc["power_series"]) == ["dev-00", "dev-06", "dev-13", "dev-38", "dev-39"]
     assert doc["totals"]["violations"] == 0
