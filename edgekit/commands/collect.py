@@ -16,11 +16,11 @@ _DURATION_RE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([smhd]?)\s*$")
 _UNIT_S = {"": 1.0, "s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0}
 
 
-def duration_s(text: str) -> float:
+def duration_s(text: str, option: str = "--dead-letter-max-age") -> float:
     """``14d``, ``12h``, ``90m``, ``3600s`` or plain seconds."""
     m = _DURATION_RE.match(text)
     if not m:
-        raise ConfigError(f"--dead-letter-max-age {text!r} is not a duration; use e.g. 14d, 12h, 90m or 3600")
+        raise ConfigError(f"{option} {text!r} is not a duration; use e.g. 14d, 12h, 90m or 3600")
     return float(m.group(1)) * _UNIT_S[m.group(2)]
 
 
@@ -56,6 +56,9 @@ def register(subparsers) -> None:
                    help="keep at most the newest N dead letters (default 50000; 0: no row cap)")
     p.add_argument("--dead-letter-max-age", default="14d", metavar="AGE",
                    help="drop dead letters older than AGE: 14d, 12h, 90m, 3600 (seconds) (default 14d; 0: keep)")
+    p.add_argument("--raw-retention", default="7d", metavar="AGE",
+                   help="delete raw telemetry older than AGE (device clock) in the background; the minute and "
+                        "hour rollups that reports read are kept (default 7d; 0: keep raw telemetry)")
     p.add_argument("--reject-log-max", type=int, default=10, metavar="N",
                    help="log at most N rejected messages a minute, then one summary line (default 10)")
     p.add_argument("--log-level", default="info", choices=("debug", "info", "warning", "error"))
@@ -85,6 +88,7 @@ def _check_args(args) -> None:
     if args.reject_log_max < 0:
         raise ConfigError("--reject-log-max must be 0 or more")
     duration_s(args.dead_letter_max_age)
+    duration_s(args.raw_retention, "--raw-retention")
 
 
 def run_collect(args) -> int:
@@ -111,8 +115,13 @@ def run_collect(args) -> int:
         dead_letters=DeadLetterRetention(max_rows=args.dead_letter_max_rows or None,
                                          max_age_s=duration_s(args.dead_letter_max_age) or None))
     store = open_store(args.db)
-    server = None
+    server = pruner = None
     try:
+        raw_age_s = duration_s(args.raw_retention, "--raw-retention")
+        if raw_age_s:  # its own connection: deleting old rows never waits on, or holds, the ingest worker's
+            from edgekit.fleet.collector.rawretention import RawRetention, RawTelemetryPruner
+            pruner = RawTelemetryPruner(open_store(args.db, migrate=False), RawRetention(max_age_s=raw_age_s))
+            pruner.start()
         if args.metrics_port:
             try:
                 server = metrics.serve(args.metrics_port, args.metrics_addr)
@@ -135,6 +144,9 @@ def run_collect(args) -> int:
             return 1
         return 0
     finally:
+        if pruner is not None:
+            pruner.stop()
+            pruner.store.close()
         if server is not None:
             server.shutdown()
         store.close()

@@ -1,82 +1,40 @@
 """Figures of the fleet report, computed from the store.
 
-Everything here is plain arithmetic over stored rows, so a seeded database
-gives exact expected values:
+Telemetry is read only as aggregates of its rollups (``queries.py``): the report's cost grows with
+devices × days, not with messages. Everything is plain arithmetic, so a seeded database gives exact values:
 
-- per device: medians over its bench results in the period (latency, energy
-  per inference), a time-weighted mean of its telemetry power, maxima of
-  temperature, any throttling, open and past violations;
-- per model × target × precision: medians over every result of that variant;
-- per UTC day: fleet energy from telemetry (``energy_j``, else
-  ``power_w_avg × window_s``) and the median energy per inference of that
-  day's results, so a report shows both the total and the efficiency;
-- carbon: energy × the grid intensity of each device's region (an estimate
-  from annual averages, labelled so).
+- per device: medians over its bench results in the period (latency, energy per inference); from its
+  telemetry rollups the time-weighted mean power, peak power, maximum temperature, any throttling, the
+  time-weighted battery drain (results' median when no telemetry has one), energy; open and past violations;
+- per model × target × precision: medians over every result of that variant (``results.py``);
+- per UTC day: fleet energy from telemetry (``energy_j``, else ``power_w_avg × window_s``), split by
+  target, and the median energy per inference of that day's results;
+- carbon: energy × the grid intensity of each device's region (an estimate from annual averages);
+- top-N devices by energy, by violations, by temperature: the devices the HTML and terminal detail, with
+  the ``--device`` ones; only those get power and temperature series (minute buckets for a period of up
+  to two days, else hours).
 """
 
 from __future__ import annotations
 
-import statistics
 from collections import defaultdict
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 
 from edgekit.fleet.collector.store.base import SqlStore
-from edgekit.fleet.collector.store.rows import ResultRow, TelemetryRow, ViolationRow
-from edgekit.report.carbon import GridIntensity, grams_co2e, grams_per_1000_inferences, load_grid_table
+from edgekit.fleet.collector.store.rows import ResultRow, ViolationRow
+from edgekit.report import queries
+from edgekit.report.carbon import GridIntensity, grams_co2e, load_grid_table
 from edgekit.report.carbon_config import CarbonConfig
+from edgekit.report.results import (VariantSummary, any_true, maximum, median, result_provenance,
+                                    variants)
 from edgekit.timefmt import utc_strftime
 
 J_PER_KWH = 3.6e6
 S_PER_DAY = 86400.0
-
-
-def _median(values) -> float | None:
-    vals = [v for v in values if v is not None]
-    return statistics.median(vals) if vals else None
-
-
-def _max(values) -> float | None:
-    vals = [v for v in values if v is not None]
-    return max(vals) if vals else None
-
-
-def _any(values) -> bool | None:
-    vals = [v for v in values if v is not None]
-    return any(vals) if vals else None
-
-
-def telemetry_energy_j(t: TelemetryRow) -> float | None:
-    if t.energy_j is not None:
-        return t.energy_j
-    if t.power_w_avg is not None:
-        return t.power_w_avg * t.window_s
-    return None
-
-
-def result_provenance(r: ResultRow) -> str:
-    """One line: sensor (or estimate), scope, sample rate, validity flags."""
-    doc = r.document or {}
-    power = doc.get("power") or {}
-    energy = doc.get("energy") or {}
-    parts = []
-    if power:
-        est = " (ESTIMATE)" if power.get("estimated") else ""
-        hz = power.get("achieved_hz") or power.get("sample_hz")
-        parts.append(f"{power.get('source', '?')}{est}, {power.get('scope', '?')} scope"
-                     + (f", {hz:.3g} Hz" if isinstance(hz, (int, float)) else ""))
-    else:
-        parts.append("no power source")
-    if energy.get("method"):
-        parts.append(energy["method"])
-    flags = [f.get("code", "?") for f in (doc.get("validity") or {}).get("flags", []) if isinstance(f, dict)]
-    if flags:
-        parts.append("flags: " + ",".join(flags))
-    return "; ".join(parts)
-
-
-def _day(t_s: float) -> str:
-    return utc_strftime(t_s, "%Y-%m-%d")
+DEFAULT_TOP_N = 10
+VIOLATIONS_LISTED = 200
+TOP_BY = ("energy", "violations", "temperature")
 
 
 @dataclass(frozen=True)
@@ -108,36 +66,13 @@ class DeviceSummary:
 
 
 @dataclass(frozen=True)
-class VariantSummary:
-    model: str
-    target: str
-    precision: str
-    devices: int
-    results: int
-    latency_ms_p50: float | None
-    latency_ms_p99: float | None
-    power_w_avg: float | None
-    energy_mj_per_inference: float | None
-    energy_mj_per_inference_net: float | None
-    temp_c_max: float | None
-    throttled: bool | None
-    battery_drain_pct_h: float | None
-    gco2e_per_1000_inferences: float | None
-    estimated: bool
-    provenance: str
-
-    @property
-    def label(self) -> str:
-        return f"{self.model} {self.target} {self.precision}"
-
-
-@dataclass(frozen=True)
 class DayTotal:
     day: str
     energy_kwh: float
     devices: int
     energy_mj_per_inference: float | None  # median of that day's results
     gco2e: float
+    energy_kwh_by_target: dict[str, float] = field(default_factory=dict)
 
 
 @dataclass
@@ -148,12 +83,18 @@ class FleetReport:
     devices: list[DeviceSummary]
     variants: list[VariantSummary]
     days: list[DayTotal]
-    violations: list[ViolationRow]
-    power_series: dict[str, list[tuple[float, float]]] = field(default_factory=dict)
+    violations: list[ViolationRow]          # the latest VIOLATIONS_LISTED of the period, oldest first
+    power_series: dict[str, list[tuple[float, float]]] = field(default_factory=dict)  # plotted devices only
     temp_series: dict[str, list[tuple[float, float]]] = field(default_factory=dict)
     power_budget_w: dict[str, float] = field(default_factory=dict)
     thermal_limit_c: dict[str, float] = field(default_factory=dict)
     carbon_note: str = ""
+    violation_count: int = 0                # all violations of the period
+    violation_steps: list[tuple[str, float, int]] = field(default_factory=list)  # (kind, hour_s, +raised/-cleared)
+    top: dict[str, list[tuple[str, str]]] = field(default_factory=dict)  # by -> [(fleet, device_id)]
+    plotted: list[tuple[str, str]] = field(default_factory=list)         # top-N and --device, in that order
+    target_budget_w: dict[str, float] = field(default_factory=dict)
+    series_bucket_s: float = 60.0
 
     @property
     def total_energy_kwh(self) -> float:
@@ -179,134 +120,162 @@ class FleetReport:
                 "energy_mj_per_inference_pct": pct(first.energy_mj_per_inference, last.energy_mj_per_inference)}
 
 
+def _day(t_s: float) -> str:
+    return utc_strftime(t_s, "%Y-%m-%d")
+
+
 def build_report(store: SqlStore, *, since_s: float | None = None, until_s: float | None = None,
-                 carbon: CarbonConfig | None = None, budgets=None, now_s: float | None = None) -> FleetReport:
+                 carbon: CarbonConfig | None = None, budgets=None, now_s: float | None = None,
+                 top_n: int = DEFAULT_TOP_N, devices: tuple[str, ...] = ()) -> FleetReport:
+    """The report of the period; ``devices`` (ids) are plotted besides the top ``top_n`` of each list."""
     carbon = carbon or CarbonConfig()
     table = load_grid_table()
     results = store.results(since_s, until_s)
-    telemetry = store.telemetry(since_s, until_s)
-    violations = store.violations(since_s, until_s)
+    telemetry = {(t.fleet, t.device_id): t for t in queries.device_telemetry(store, since_s, until_s)}
+    counts = queries.violation_counts(store, since_s, until_s)
     by_dev_r: dict[tuple[str, str], list[ResultRow]] = defaultdict(list)  # a device is (fleet, device_id)
-    by_dev_t: dict[tuple[str, str], list[TelemetryRow]] = defaultdict(list)
     for r in results:
         by_dev_r[r.fleet, r.device_id].append(r)
-    for t in telemetry:
-        by_dev_t[t.fleet, t.device_id].append(t)
     intensities: dict[str, GridIntensity] = {}
 
     def intensity_of(device_id: str) -> GridIntensity:
-        return intensities.get(device_id) or carbon.intensity_for(device_id, table)
+        found = intensities.get(device_id)
+        if found is None:
+            found = intensities[device_id] = carbon.intensity_for(device_id, table)
+        return found
 
-    devices: list[DeviceSummary] = []
-    power_series, temp_series, budget_w, limit_c = {}, {}, {}, {}
+    summaries: list[DeviceSummary] = []
     for d in store.devices():
-        rs, ts = by_dev_r.get((d.fleet, d.device_id), []), by_dev_t.get((d.fleet, d.device_id), [])
-        if not rs and not ts and since_s is not None and d.last_seen_s < since_s:
+        rs, ts = by_dev_r.get((d.fleet, d.device_id), []), telemetry.get((d.fleet, d.device_id))
+        if not rs and ts is None and since_s is not None and d.last_seen_s < since_s:
             continue
-        intensity = intensities.setdefault(d.device_id, carbon.intensity_for(d.device_id, table))
-        own = [v for v in violations if (v.fleet, v.device_id) == (d.fleet, d.device_id)]
-        devices.append(_device_summary(d, rs, ts, own, intensity))
-        power_series[d.device_id] = [(t.sent_at_s, t.power_w_avg) for t in ts if t.power_w_avg is not None]
-        temp_series[d.device_id] = [(t.sent_at_s, t.temp_c_max) for t in ts if t.temp_c_max is not None]
-        if budgets is not None:
-            limits = budgets.limits(fleet=d.fleet, device_id=d.device_id, target=d.target)
-            if limits.avg_power_w is not None:
-                budget_w[d.device_id] = limits.avg_power_w
-            if limits.max_temp_c is not None:
-                limit_c[d.device_id] = limits.max_temp_c
-
-    variants = _variants(results, intensity_of)
-    days = _days(telemetry, results, intensity_of)
+        summaries.append(_device_summary(d, rs, ts, counts.get((d.fleet, d.device_id), (0, 0)),
+                                         intensity_of(d.device_id)))
+    top = _top(summaries, top_n)
+    plotted = list(dict.fromkeys([k for by in TOP_BY for k in top[by]] +
+                                 [(s.fleet, s.device_id) for s in summaries if s.device_id in devices]))
+    report_days = _days(store, since_s, until_s, summaries, results, intensity_of)
+    count, listed = queries.recent_violations(store, since_s, until_s, VIOLATIONS_LISTED)
     regions = sorted({i.label for i in intensities.values()})
     note = ("Carbon figures are estimates: measured energy × annual average grid intensity. "
             + " | ".join(regions))
     generated = datetime.fromtimestamp(now_s, timezone.utc) if now_s is not None else datetime.now(timezone.utc)
-    return FleetReport(generated_at=generated.strftime("%Y-%m-%dT%H:%M:%SZ"), since_s=since_s, until_s=until_s,
-                       devices=devices, variants=variants, days=days, violations=violations,
-                       power_series=power_series, temp_series=temp_series, power_budget_w=budget_w,
-                       thermal_limit_c=limit_c, carbon_note=note)
+    report = FleetReport(generated_at=generated.strftime("%Y-%m-%dT%H:%M:%SZ"), since_s=since_s, until_s=until_s,
+                         devices=summaries, variants=variants(results, intensity_of), days=report_days,
+                         violations=listed, carbon_note=note, violation_count=count,
+                         violation_steps=queries.violation_timeline(store, since_s, until_s), top=top,
+                         plotted=plotted)
+    _add_series(store, report, since_s, until_s)
+    if budgets is not None:
+        _add_budgets(report, budgets)
+    return report
 
 
-def _device_summary(d, rs: list[ResultRow], ts: list[TelemetryRow], dev_viol: list[ViolationRow],
+def _device_summary(d, rs: list[ResultRow], ts: queries.DeviceTelemetry | None, violations: tuple[int, int],
                     intensity: GridIntensity) -> DeviceSummary:
-    """One device over the period: its results' medians, its telemetry's energy and power, its violations."""
-    observed_s = sum(t.window_s for t in ts)
-    energies = [e for e in (telemetry_energy_j(t) for t in ts) if e is not None]
-    energy_j = sum(energies) if energies else None
-    weighted = [(t.power_w_avg, t.window_s) for t in ts if t.power_w_avg is not None and t.window_s > 0]
-    if weighted:
-        power_avg = sum(p * w for p, w in weighted) / sum(w for _, w in weighted)
-    else:
-        power_avg = _median(r.power_w_avg for r in rs)
+    """One device over the period: its results' medians, its telemetry rollups' energy and power, its violations."""
+    observed_s = ts.covered_s if ts else 0.0
+    energy_j = ts.energy_j if ts and ts.energy_samples else None
+    power_avg = ts.power_ws / ts.power_s if ts and ts.power_s > 0 else median(r.power_w_avg for r in rs)
     per_day_kwh = (energy_j / J_PER_KWH) / (observed_s / S_PER_DAY) if energy_j is not None and observed_s else None
-    estimated = any(bool(t.estimated) for t in ts) or any(bool(r.estimated) for r in rs)
+    throttled = any_true(([ts.throttled_n > 0] if ts and ts.throttled_known else []) + [r.throttled for r in rs])
+    if ts and ts.battery_s > 0:
+        drain = ts.battery_drain_pct / ts.battery_s * 3600.0
+    else:
+        drain = median(r.battery_drain_pct_h for r in rs)
     if rs:
         provenance = result_provenance(rs[-1])
     elif ts:
-        last = ts[-1]
-        provenance = f"{last.power_source or 'no power source'}{' (ESTIMATE)' if last.estimated else ''}, " \
-                     f"{last.scope or '?'} scope, telemetry every {last.window_s:g} s"
+        provenance = f"{ts.power_source or 'no power source'}{' (ESTIMATE)' if ts.last_estimated else ''}, " \
+                     f"{ts.scope or '?'} scope, telemetry every {ts.window_s or 0:g} s"
     else:
         provenance = "no measurements in this period"
     return DeviceSummary(
         device_id=d.device_id, fleet=d.fleet, target=d.target, state=d.state, last_seen_s=d.last_seen_s,
         results=len(rs),
-        latency_ms_p50=_median(r.latency_ms_p50 for r in rs), latency_ms_p99=_median(r.latency_ms_p99 for r in rs),
+        latency_ms_p50=median(r.latency_ms_p50 for r in rs), latency_ms_p99=median(r.latency_ms_p99 for r in rs),
         power_w_avg=power_avg,
-        power_w_peak=_max([t.power_w_peak for t in ts] + [r.power_w_peak for r in rs]),
-        energy_mj_per_inference=_median(r.energy_mj_per_inference for r in rs),
-        energy_mj_per_inference_net=_median(r.energy_mj_per_inference_net for r in rs),
-        temp_c_max=_max([t.temp_c_max for t in ts] + [r.temp_c_max for r in rs]),
-        throttled=_any([t.throttled for t in ts] + [r.throttled for r in rs]),
-        battery_drain_pct_h=_median([t.battery_drain_pct_h for t in ts] + [r.battery_drain_pct_h for r in rs]),
-        open_violations=sum(1 for v in dev_viol if v.open),
-        past_violations=sum(1 for v in dev_viol if not v.open),
-        observed_s=observed_s,
+        power_w_peak=maximum([ts.power_w_peak if ts else None] + [r.power_w_peak for r in rs]),
+        energy_mj_per_inference=median(r.energy_mj_per_inference for r in rs),
+        energy_mj_per_inference_net=median(r.energy_mj_per_inference_net for r in rs),
+        temp_c_max=maximum([ts.temp_c_max if ts else None] + [r.temp_c_max for r in rs]),
+        throttled=throttled, battery_drain_pct_h=drain,
+        open_violations=violations[0], past_violations=violations[1], observed_s=observed_s,
         energy_kwh=energy_j / J_PER_KWH if energy_j is not None else None,
         energy_kwh_per_day=per_day_kwh,
         gco2e_per_day=per_day_kwh * intensity.gco2e_per_kwh if per_day_kwh is not None else None,
-        intensity=intensity, estimated=estimated, provenance=provenance)
+        intensity=intensity, estimated=bool(ts and ts.estimated_n) or any(bool(r.estimated) for r in rs),
+        provenance=provenance)
 
 
-def _variants(results: list[ResultRow], intensity_of) -> list[VariantSummary]:
-    """Per model × target × precision: medians over every result of that variant."""
-    variants: list[VariantSummary] = []
-    groups: dict[tuple, list[ResultRow]] = defaultdict(list)
-    for r in results:
-        groups[(r.model or "?", r.target or "?", r.precision or "?")].append(r)
-    for (model, target, precision), rs in sorted(groups.items()):
-        energy = _median(r.energy_mj_per_inference for r in rs)
-        # carbon per 1,000 inferences: each result at its own device's intensity, then the median
-        grams = _median(grams_per_1000_inferences(r.energy_mj_per_inference, intensity_of(r.device_id))
-                        for r in rs if r.energy_mj_per_inference is not None)
-        variants.append(VariantSummary(
-            model=model, target=target, precision=precision, devices=len({r.device_id for r in rs}), results=len(rs),
-            latency_ms_p50=_median(r.latency_ms_p50 for r in rs), latency_ms_p99=_median(r.latency_ms_p99 for r in rs),
-            power_w_avg=_median(r.power_w_avg for r in rs), energy_mj_per_inference=energy,
-            energy_mj_per_inference_net=_median(r.energy_mj_per_inference_net for r in rs),
-            temp_c_max=_max(r.temp_c_max for r in rs), throttled=_any(r.throttled for r in rs),
-            battery_drain_pct_h=_median(r.battery_drain_pct_h for r in rs), gco2e_per_1000_inferences=grams,
-            estimated=any(bool(r.estimated) for r in rs), provenance=result_provenance(rs[-1])))
-    return variants
+def _top(summaries: list[DeviceSummary], n: int) -> dict[str, list[tuple[str, str]]]:
+    """The ``n`` devices with the most energy, violations (open first), the highest temperature; ties by id."""
+    keys = {"energy": lambda s: -(s.energy_kwh or 0.0),
+            "violations": lambda s: (-s.open_violations, -(s.open_violations + s.past_violations)),
+            "temperature": lambda s: -(s.temp_c_max if s.temp_c_max is not None else -1e9)}
+    present = {"energy": lambda s: s.energy_kwh is not None, "violations": lambda s: s.open_violations + s.past_violations,
+               "temperature": lambda s: s.temp_c_max is not None}
+    out = {}
+    for by in TOP_BY:
+        ranked = sorted((s for s in summaries if present[by](s)), key=lambda s: (keys[by](s), s.fleet, s.device_id))
+        out[by] = [(s.fleet, s.device_id) for s in ranked[:n]]
+    return out
 
 
-def _days(telemetry: list[TelemetryRow], results: list[ResultRow], intensity_of) -> list[DayTotal]:
-    """Per UTC day: fleet energy and carbon from telemetry, the median energy per inference of the results."""
-    day_energy: dict[str, float] = defaultdict(float)
-    day_grams: dict[str, float] = defaultdict(float)
-    day_devices: dict[str, set] = defaultdict(set)
-    for t in telemetry:
-        e = telemetry_energy_j(t)
-        if e is None:
+def _days(store, since_s, until_s, summaries: list[DeviceSummary], results: list[ResultRow],
+          intensity_of) -> list[DayTotal]:
+    """Per UTC day: fleet energy and carbon from the rollups (by target too), the median energy per inference."""
+    target = {(s.fleet, s.device_id): s.target or "?" for s in summaries}
+    day_energy: dict[float, float] = defaultdict(float)
+    day_grams: dict[float, float] = defaultdict(float)
+    day_devices: dict[float, int] = defaultdict(int)
+    by_target: dict[float, dict[str, float]] = defaultdict(lambda: defaultdict(float))
+    for fleet, device_id, day_s, energy_j, n in queries.device_day_energy(store, since_s, until_s):
+        if not n:
             continue
-        day = _day(t.sent_at_s)
-        day_energy[day] += e
-        day_devices[day].add(t.device_id)
-        day_grams[day] += grams_co2e(e, intensity_of(t.device_id))
+        day_energy[day_s] += energy_j
+        day_devices[day_s] += 1
+        day_grams[day_s] += grams_co2e(energy_j, intensity_of(device_id))
+        by_target[day_s][target.get((fleet, device_id), "?")] += energy_j / J_PER_KWH
+    names = {_day(d): d for d in day_energy}
     day_eff: dict[str, list[float]] = defaultdict(list)
     for r in results:
         if r.energy_mj_per_inference is not None:
             day_eff[_day(r.sent_at_s)].append(r.energy_mj_per_inference)
-    return [DayTotal(day=day, energy_kwh=day_energy.get(day, 0.0) / J_PER_KWH, devices=len(day_devices.get(day, ())),
-                     energy_mj_per_inference=_median(day_eff.get(day, [])), gco2e=day_grams.get(day, 0.0))
-            for day in sorted(set(day_energy) | set(day_eff))]
+    out = []
+    for day in sorted(set(names) | set(day_eff)):
+        d = names.get(day)
+        out.append(DayTotal(day=day, energy_kwh=day_energy.get(d, 0.0) / J_PER_KWH, devices=day_devices.get(d, 0),
+                            energy_mj_per_inference=median(day_eff.get(day, [])), gco2e=day_grams.get(d, 0.0),
+                            energy_kwh_by_target=dict(sorted(by_target.get(d, {}).items()))))
+    return out
+
+
+def _add_series(store, report: FleetReport, since_s, until_s) -> None:
+    """Power and temperature per bucket for the plotted devices: minutes for up to two days, else hours."""
+    if not report.plotted:
+        return
+    first = min((s.last_seen_s - s.observed_s for s in report.devices), default=0.0)
+    span_s = (until_s or max(s.last_seen_s for s in report.devices)) - (since_s if since_s is not None else first)
+    bucket = "minute" if span_s <= 2 * S_PER_DAY else "hour"
+    report.series_bucket_s = 60.0 if bucket == "minute" else 3600.0
+    series = queries.device_series(store, report.plotted, since_s, until_s, bucket)
+    for (_, device_id), points in series.items():
+        report.power_series[device_id] = [(t, p) for t, p, _ in points if p is not None]
+        report.temp_series[device_id] = [(t, c) for t, _, c in points if c is not None]
+
+
+def _add_budgets(report: FleetReport, budgets) -> None:
+    """Budget lines: each plotted device's own, and each target's (no device or fleet override)."""
+    by_key = {(s.fleet, s.device_id): s for s in report.devices}
+    for key in report.plotted:
+        s = by_key[key]
+        limits = budgets.limits(fleet=s.fleet, device_id=s.device_id, target=s.target)
+        if limits.avg_power_w is not None:
+            report.power_budget_w[s.device_id] = limits.avg_power_w
+        if limits.max_temp_c is not None:
+            report.thermal_limit_c[s.device_id] = limits.max_temp_c
+    for t in sorted({s.target for s in report.devices if s.target}):
+        limits = budgets.limits(fleet="", device_id="", target=t)
+        if limits.avg_power_w is not None:
+            report.target_budget_w[t] = limits.avg_power_w

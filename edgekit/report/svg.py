@@ -88,6 +88,18 @@ class _Frame:
         return out
 
 
+def _value_axis(f: "_Frame", title: str, y_label: str) -> list[str]:
+    """Title, horizontal grid lines and the y axis of a chart whose x axis is categories (bars, boxes)."""
+    body = [f'<text x="{W / 2}" y="18" text-anchor="middle" class="title">{escape(title)}</text>']
+    for t in f.yt:
+        y = f.py(t)
+        body.append(f'<line x1="{LEFT}" x2="{W - RIGHT}" y1="{y:.1f}" y2="{y:.1f}" class="grid"/>')
+        body.append(f'<text x="{LEFT - 6}" y="{y + 4:.1f}" text-anchor="end">{_fmt(t)}</text>')
+    body.append(f'<text transform="translate(14,{(TOP + H - BOTTOM) / 2}) rotate(-90)" '
+                f'text-anchor="middle">{escape(y_label)}</text>')
+    return body
+
+
 def _legend(entries: list[tuple[str, str, str]]) -> list[str]:
     out = []
     for i, (label, color, kind) in enumerate(entries):
@@ -130,13 +142,7 @@ def bar_chart(bars: list[tuple[str, float]], *, title: str, y_label: str, marks:
     """Vertical bars; ``marks`` adds a note under a bar (e.g. "estimate")."""
     marks = marks or {}
     f = _Frame([0.0, float(max(len(bars), 1))], [v for _, v in bars] or [0.0])
-    body = [f'<text x="{W / 2}" y="18" text-anchor="middle" class="title">{escape(title)}</text>']
-    for t in f.yt:
-        y = f.py(t)
-        body.append(f'<line x1="{LEFT}" x2="{W - RIGHT}" y1="{y:.1f}" y2="{y:.1f}" class="grid"/>')
-        body.append(f'<text x="{LEFT - 6}" y="{y + 4:.1f}" text-anchor="end">{_fmt(t)}</text>')
-    body.append(f'<text transform="translate(14,{(TOP + H - BOTTOM) / 2}) rotate(-90)" '
-                f'text-anchor="middle">{escape(y_label)}</text>')
+    body = _value_axis(f, title, y_label)
     slot = (W - LEFT - RIGHT) / max(len(bars), 1)
     for i, (label, v) in enumerate(bars):
         x = LEFT + i * slot + slot * 0.15
@@ -181,3 +187,92 @@ def scatter_pareto(points: list[tuple[str, float, float]], *, title: str, x_labe
     if not points:
         body.append(f'<text x="{W / 2}" y="{H / 2}" text-anchor="middle">no data in this period</text>')
     return _svg(body + _legend([("Pareto front", "#d62728", "dash")] if front else []), "scatter")
+
+
+def linear_trend(values: list[float]) -> list[float] | None:
+    """Least-squares line through ``values`` at x = 0, 1, 2, ...; None for fewer than two values."""
+    n = len(values)
+    if n < 2:
+        return None
+    mx, my = (n - 1) / 2, sum(values) / n
+    slope = sum((i - mx) * (v - my) for i, v in enumerate(values)) / sum((i - mx) ** 2 for i in range(n))
+    return [my + slope * (i - mx) for i in range(n)]
+
+
+def stacked_bars(columns: list[tuple[str, dict[str, float]]], *, title: str, y_label: str, trend: bool = True) -> str:
+    """One bar per column (e.g. a day), stacked by key (e.g. a target); a dashed least-squares trend of the totals."""
+    keys = sorted({k for _, stack in columns for k in stack})
+    totals = [sum(stack.values()) for _, stack in columns]
+    f = _Frame([0.0, float(max(len(columns), 1))], totals or [0.0])
+    body = _value_axis(f, title, y_label)
+    slot = (W - LEFT - RIGHT) / max(len(columns), 1)
+    label_every = max(1, len(columns) // 12)
+    for i, (label, stack) in enumerate(columns):
+        x, base = LEFT + i * slot + slot * 0.15, 0.0
+        for k in keys:
+            v = stack.get(k, 0.0)
+            if v <= 0:
+                continue
+            y_top, y_bottom = f.py(base + v), f.py(base)
+            body.append(f'<rect x="{x:.1f}" y="{y_top:.1f}" width="{slot * 0.7:.1f}" height="{y_bottom - y_top:.1f}" '
+                        f'fill="{PALETTE[keys.index(k) % len(PALETTE)]}" class="bar">'
+                        f'<title>{escape(label)} {escape(k)}: {_fmt(v)}</title></rect>')
+            base += v
+        if i % label_every == 0:
+            body.append(f'<text x="{x + slot * 0.35:.1f}" y="{H - BOTTOM + 14}" text-anchor="middle" '
+                        f'class="small">{escape(label[:12])}</text>')
+    legend = [(k, PALETTE[i % len(PALETTE)], "solid") for i, k in enumerate(keys)]
+    line = linear_trend(totals) if trend else None
+    if line is not None:
+        pts = " ".join(f"{LEFT + (i + 0.5) * slot:.1f},{f.py(v):.1f}" for i, v in enumerate(line))
+        body.append(f'<polyline points="{pts}" fill="none" stroke="#444" stroke-dasharray="5,3" class="trend"/>')
+        legend.append(("trend", "#444", "dash"))
+    if not columns:
+        body.append(f'<text x="{W / 2}" y="{H / 2}" text-anchor="middle">no data in this period</text>')
+    return _svg(body + _legend(legend), "stacked")
+
+
+def quartiles(values: list[float]) -> tuple[float, float, float, float, float]:
+    """(min, lower quartile, median, upper quartile, max), quartiles by linear interpolation."""
+    v = sorted(values)
+
+    def at(p: float) -> float:
+        k = (len(v) - 1) * p
+        lo = math.floor(k)
+        hi = min(lo + 1, len(v) - 1)
+        return v[lo] + (v[hi] - v[lo]) * (k - lo)
+
+    return v[0], at(0.25), at(0.5), at(0.75), v[-1]
+
+
+def box_plot(groups: list[tuple[str, list[float], float | None]], *, title: str, y_label: str) -> str:
+    """One box per group (min, quartiles, max of its values) and its limit as a dashed tick, e.g. a budget."""
+    groups = [g for g in groups if g[1]]
+    ys = [y for _, vals, lim in groups for y in vals + ([lim] if lim is not None else [])]
+    f = _Frame([0.0, float(max(len(groups), 1))], ys or [0.0])
+    body = _value_axis(f, title, y_label)
+    slot = (W - LEFT - RIGHT) / max(len(groups), 1)
+    for i, (label, vals, limit) in enumerate(groups):
+        lo, q1, med, q3, hi = quartiles(vals)
+        cx, half = LEFT + (i + 0.5) * slot, slot * 0.25
+        color = PALETTE[i % len(PALETTE)]
+        over = sum(1 for v in vals if limit is not None and v > limit)
+        tip = (f"{label}: {len(vals)} devices, min {_fmt(lo)}, median {_fmt(med)}, max {_fmt(hi)}"
+               + (f", {over} over {_fmt(limit)}" if limit is not None else ""))
+        body.append(f'<g class="box"><title>{escape(tip)}</title>'
+                    f'<line x1="{cx:.1f}" x2="{cx:.1f}" y1="{f.py(hi):.1f}" y2="{f.py(lo):.1f}" stroke="{color}"/>'
+                    f'<rect x="{cx - half:.1f}" y="{f.py(q3):.1f}" width="{2 * half:.1f}" '
+                    f'height="{max(f.py(q1) - f.py(q3), 1):.1f}" fill="#fff" stroke="{color}" stroke-width="1.5"/>'
+                    f'<line x1="{cx - half:.1f}" x2="{cx + half:.1f}" y1="{f.py(med):.1f}" y2="{f.py(med):.1f}" '
+                    f'stroke="{color}" stroke-width="2"/></g>')
+        if limit is not None:
+            body.append(f'<line x1="{cx - slot * 0.4:.1f}" x2="{cx + slot * 0.4:.1f}" y1="{f.py(limit):.1f}" '
+                        f'y2="{f.py(limit):.1f}" stroke="#b00020" stroke-dasharray="5,3" class="limit"/>')
+        body.append(f'<text x="{cx:.1f}" y="{H - BOTTOM + 14}" text-anchor="middle" class="small">'
+                    f'{escape(label[:20])}</text>')
+        body.append(f'<text x="{cx:.1f}" y="{H - BOTTOM + 26}" text-anchor="middle" class="small">n={len(vals)}'
+                    f'{f", {over} over" if limit is not None else ""}</text>')
+    legend = [("budget", "#b00020", "dash")] if any(g[2] is not None for g in groups) else []
+    if not groups:
+        body.append(f'<text x="{W / 2}" y="{H / 2}" text-anchor="middle">no data in this period</text>')
+    return _svg(body + _legend(legend), "box")

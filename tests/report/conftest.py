@@ -2,12 +2,18 @@
 
 from __future__ import annotations
 
+import sys
+from pathlib import Path
+
 import pytest
 
 from edgekit.bench.runner import run_bench
 from edgekit.bench.settings import BenchSettings
 from edgekit.fleet.collector.budgets import Budgets
 from fleet_seed import DAY1, DAY2, REPO, Seeder, result_doc, telemetry
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "fleet" / "collector"))  # PgSchema
+from helpers_collector import PgSchema  # noqa: E402
 
 
 @pytest.fixture(scope="session")
@@ -20,7 +26,37 @@ def real_result_doc() -> dict:
 @pytest.fixture
 def seeded_db(tmp_path, real_result_doc) -> str:
     """pi-1 (FR) and pi-2 (DE), two UTC days; figures chosen so the report's sums are exact."""
-    url = f"sqlite:///{tmp_path / 'fleet.db'}"
+    return seed(f"sqlite:///{tmp_path / 'fleet.db'}", tmp_path, real_result_doc)
+
+
+@pytest.fixture(params=["sqlite", "postgres"])
+def seeded_any_db(request, tmp_path, real_result_doc):
+    """The seeded fleet on SQLite and on the local PostgreSQL."""
+    if request.param == "sqlite":
+        yield seed(f"sqlite:///{tmp_path / 'fleet.db'}", tmp_path, real_result_doc)
+        return
+    schema = PgSchema()
+    try:
+        yield seed(schema.url, tmp_path, real_result_doc)
+    finally:
+        schema.drop()
+
+
+@pytest.fixture
+def large_fleet_db(tmp_path) -> str:
+    """40 devices on two targets, two 10-minute windows each: dev-i at 1 + i % 7 W and 40 + i °C."""
+    url = f"sqlite:///{tmp_path / 'large.db'}"
+    seeder = Seeder(url, Budgets())
+    for i in range(40):
+        for k in range(2):
+            seeder.send("telemetry", f"dev-{i:02d}", telemetry(600.0, energy_j=600.0 * (1 + i % 7), power_w=1.0 + i % 7,
+                                                              temp_c=40 + i), DAY1 + 600 * k,
+                        target="rpi5" if i % 2 else "jetson-orin-nano")
+    seeder.store.close()
+    return url
+
+
+def seed(url: str, tmp_path, real_result_doc) -> str:
     budgets_file = tmp_path / "budgets.toml"
     budgets_file.write_text('[device."pi-1"]\navg_power_w = 4.5\n')
     s = Seeder(url, Budgets.from_path(budgets_file))

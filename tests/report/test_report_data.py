@@ -36,6 +36,27 @@ def test_fleet_totals_per_day_and_change(seeded_db, tmp_path):
     assert r.total_energy_kwh == pytest.approx(0.030)
 
 
+def test_totals_from_rollups_equal_those_from_raw_rows(seeded_any_db, tmp_path):
+    r = _report(seeded_any_db, tmp_path)
+    carbon = load_carbon_config(Path(tmp_path / "carbon.toml"))
+    with open_store(seeded_any_db, migrate=False) as store:
+        raw = store.telemetry()          # the raw rows, summed here in Python
+        raw_violations = store.violations()
+        assert store.query("SELECT COUNT(*) FROM telemetry_hour")[0][0] == 6  # what the report read instead
+    energy_j = {t.message_id: t.energy_j if t.energy_j is not None else t.power_w_avg * t.window_s for t in raw}
+    raw_kwh = sum(energy_j.values()) / KWH
+    raw_g = sum(e / KWH * carbon.intensity_for(t.device_id).gco2e_per_kwh
+                for t, e in zip(raw, energy_j.values()))
+    # pi-1: 2 h at 5 W + 2 h at 6 W = 79,200 J in France (56 g/kWh); pi-2: 2 h at 4 W = 28,800 J in Germany (381)
+    assert len(raw) == 6
+    assert r.total_energy_kwh == pytest.approx(raw_kwh, rel=1e-12) == pytest.approx(0.030, rel=1e-12)
+    assert r.total_gco2e == pytest.approx(raw_g, rel=1e-12) == pytest.approx(0.022 * 56 + 0.008 * 381, rel=1e-12)
+    assert r.violation_count == len(raw_violations) == 1
+    assert sum(d.energy_kwh for d in r.devices) == pytest.approx(raw_kwh, rel=1e-12)
+    assert [d.energy_kwh_by_target for d in r.days] == [{"rpi5": pytest.approx(0.014)}, {"rpi5": pytest.approx(0.016)}]
+    assert r.top["energy"] == [("lab", "pi-1"), ("lab", "pi-2")] and r.top["violations"] == [("lab", "pi-1")]
+
+
 def test_device_rows(seeded_db, tmp_path):
     r = _report(seeded_db, tmp_path)
     pi1 = next(d for d in r.devices if d.device_id == "pi-1")

@@ -1,5 +1,7 @@
 import xml.etree.ElementTree as ET
 
+import pytest
+
 from edgekit.report.svg import Line, Series, bar_chart, line_chart, nice_ticks, pareto_front, scatter_pareto
 
 NS = "{http://www.w3.org/2000/svg}"
@@ -41,9 +43,25 @@ def test_bar_and_scatter_charts_render_every_item_and_empty_state():
 
 
 def test_time_axis_unit_follows_the_span():
-    from edgekit.report.html import _time_unit
+    from edgekit.report.html_parts import time_unit
 
-    assert _time_unit(30) == ("seconds", 1.0)
-    assert _time_unit(1800) == ("minutes", 60.0)
-    assert _time_unit(25 * 3600) == ("hours", 3600.0)
-    assert _time_unit(10 * 86400) == ("days", 86400.0)
+    assert time_unit(30) == ("seconds", 1.0)
+    assert time_unit(1800) == ("minutes", 60.0)
+    assert time_unit(25 * 3600) == ("hours", 3600.0)
+    assert time_unit(10 * 86400) == ("days", 86400.0)
+
+
+def test_trend_quartiles_stacks_and_boxes():
+    from edgekit.report.svg import box_plot, linear_trend, quartiles, stacked_bars
+
+    assert linear_trend([1.0]) is None
+    assert linear_trend([1.0, 3.0, 5.0]) == [1.0, 3.0, 5.0]
+    assert linear_trend([2.0, 0.0, 2.0, 0.0]) == pytest.approx([1.6, 1.2, 0.8, 0.4])
+    assert quartiles([4.0, 1.0, 3.0, 2.0, 5.0]) == (1.0, 2.0, 3.0, 4.0, 5.0)
+    assert quartiles([1.0, 2.0]) == (1.0, 1.25, 1.5, 1.75, 2.0)
+    svg = stacked_bars([("d1", {"rpi5": 1.0, "jetson": 2.0}), ("d2", {"rpi5": 2.0})], title="e", y_label="kWh")
+    assert svg.count('class="bar"') == 3 and 'class="trend"' in svg and 'data-chart="stacked"' in svg
+    assert "d1 jetson: 2" in svg
+    box = box_plot([("rpi5", [3.0, 4.0, 5.0, 9.0], 4.5), ("none", [], None)], title="p", y_label="W")
+    assert box.count('class="box"') == 1 and 'class="limit"' in box and "n=4, 2 over" in box
+    assert "no data" in box_plot([], title="p", y_label="W")

@@ -77,7 +77,18 @@ def status_json(rows: list[DeviceStatus]) -> str:
 ID_WIDTH_MAX = 40
 
 
-def print_status(rows: list[DeviceStatus], console=None) -> None:
+SHOW_ALL_UP_TO = 20
+
+
+def needing_attention(rows: list[DeviceStatus], n: int) -> list[DeviceStatus]:
+    """The ``n`` devices to look at first: open violations, then offline, then missing messages, then silence."""
+    return sorted(rows, key=lambda r: (-len(r.open_violations), r.state != "offline", -r.missing_messages,
+                                       -r.last_seen_age_s, r.fleet, r.device_id))[:n]
+
+
+def print_status(rows: list[DeviceStatus], console=None, *, all_rows: bool = False) -> None:
+    """A table of the devices; a fleet of more than ``SHOW_ALL_UP_TO`` gets counts and the devices that need
+    attention most, unless ``all_rows``."""
     from rich.console import Console
     from rich.table import Table
 
@@ -85,7 +96,15 @@ def print_status(rows: list[DeviceStatus], console=None) -> None:
     if not rows:
         console.print("no devices have reported to this database yet")
         return
-    table = Table(title="fleet status", title_justify="left")
+    every = rows
+    if not all_rows and len(rows) > SHOW_ALL_UP_TO:
+        targets: dict[str, int] = {}
+        for r in rows:
+            targets[r.target or "-"] = targets.get(r.target or "-", 0) + 1
+        console.print("by target: " + ", ".join(f"{markup(t)} {n}" for t, n in sorted(targets.items())))
+        rows = needing_attention(rows, SHOW_ALL_UP_TO)
+    title = "fleet status" if rows is every else f"fleet status: the {len(rows)} devices that need attention most"
+    table = Table(title=title, title_justify="left")
     # fleet and device ids are what a user looks up: never shortened (up to ID_WIDTH_MAX), the rest wraps
     for col, ids in (("fleet", [r.fleet for r in rows]), ("device", [r.device_id for r in rows])):
         table.add_column(col, no_wrap=True, min_width=min(ID_WIDTH_MAX, max(len(i) for i in ids)))
@@ -101,9 +120,12 @@ def print_status(rows: list[DeviceStatus], console=None) -> None:
                       f"{r.last_seen[:19]} ({_age(r.last_seen_age_s)} ago)", str(r.messages),
                       str(r.missing_messages), markup(violations))
     console.print(table)
-    online = sum(r.state == "online" for r in rows)
-    console.print(f"{len(rows)} devices, {online} online, "
-                  f"{sum(bool(r.open_violations) for r in rows)} with open budget violations")
+    online = sum(r.state == "online" for r in every)
+    console.print(f"{len(every)} devices, {online} online, "
+                  f"{sum(bool(r.open_violations) for r in every)} with open budget violations, "
+                  f"{sum(r.missing_messages for r in every)} messages missing")
+    if rows is not every:
+        console.print(f"[dim]{len(every) - len(rows)} more devices: --all lists every one[/dim]")
 
 
 def _age(s: float) -> str:

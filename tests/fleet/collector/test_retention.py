@@ -124,3 +124,38 @@ def test_lru_cache_forgets_the_least_recently_used():
     cache.put("c", 3)
     assert "b" not in cache and cache.get("a") == 1 and cache.get("c") == 3 and len(cache) == 2
     assert cache.get("b", "gone") == "gone"
+
+
+def test_collect_cli_prunes_raw_telemetry_and_keeps_rollups(mosquitto, tmp_path):
+    from edgekit.fleet.collector.validate import Validator
+
+    db = f"sqlite:///{tmp_path / 'fleet.db'}"
+    now = time.time()
+    v = Validator()
+    old = [v.validate(*wire(envelope("telemetry", "pi-01", n + 1, telemetry_body(), sent_at=iso(now - 3 * 86400 + n))))
+           for n in range(30)]
+    with open_store(db) as store:  # stored by an earlier run of the collector
+        store.run(lambda tx: tx.store_batch(old, [], now))
+    proc = CollectorProcess(mosquitto.url, db, tmp_path, client_id="raw-retention-cli",
+                            extra=["--raw-retention", "1d"])
+    proc.start()
+    pub = Publisher(mosquitto.port)
+    try:
+        pub.publish_many([wire(envelope("telemetry", "pi-01", 31, telemetry_body(), sent_at=iso(now)))])
+        with open_store(db, migrate=False) as store:
+            wait_until(lambda: [t.seq for t in store.telemetry()] == [31], timeout_s=40,
+                       what="the old rows pruned, the new one stored")
+            samples = store.query("SELECT SUM(samples), SUM(energy_j) FROM telemetry_hour")[0]
+    finally:
+        pub.close()
+        assert proc.stop() == 0
+    assert samples == (31, 31 * 30.0)  # every window still counted, 30 J each
+
+
+def test_collect_cli_refuses_a_bad_raw_retention(tmp_path):
+    import subprocess
+    import sys
+    proc = subprocess.run([sys.executable, "-m", "edgekit", "collect", "--broker", "mqtt://127.0.0.1:1", "--db",
+                           f"sqlite:///{tmp_path / 'f.db'}", "--raw-retention", "forever"],
+                          capture_output=True, text=True, timeout=60)
+    assert proc.returncode != 0 and "--raw-retention 'forever' is not a duration" in proc.stderr

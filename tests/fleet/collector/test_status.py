@@ -125,3 +125,26 @@ def test_status_table_keeps_device_ids_whole_at_80_columns(tmp_path):
     lines = out.stdout.splitlines()
     assert all(len(line) <= 80 for line in lines)
     assert {line.split("│")[2].strip() for line in lines if line.startswith("│")} >= set(ids)
+
+
+def test_status_of_a_large_fleet_is_counts_and_the_devices_that_need_attention(tmp_path):
+    db = f"sqlite:///{tmp_path / 'fleet.db'}"
+    v = Validator()
+    now = time.time()
+    # 30 devices heard from just now; dev-07 silent for an hour (offline), dev-11 with a gap of 4 messages
+    docs = [envelope("telemetry", f"dev-{i:02d}", 1, telemetry_body(), sent_at=iso(now - 2)) for i in range(30)]
+    docs.append(envelope("telemetry", "dev-11", 6, telemetry_body(), sent_at=iso(now - 1)))
+    with open_store(db) as s:
+        s.run(lambda tx: tx.store_batch([v.validate(*wire(d)) for d in docs if "dev-07" not in d["device_id"]],
+                                        [], now))
+        s.run(lambda tx: tx.store_batch([v.validate(*wire(d)) for d in docs if d["device_id"] == "dev-07"], [],
+                                        now - 3600))
+    summary = edgekit("fleet", "status", "--db", db)
+    assert summary.returncode == 0, summary.stderr
+    out = summary.stdout
+    assert "the 20 devices that need attention most" in out and "10 more devices: --all lists every one" in out
+    assert "30 devices, 29 online, 0 with open budget violations, 4 messages missing" in out
+    assert out.index("dev-07") < out.index("dev-11") < out.index("dev-00")  # offline, then the gap, then the rest
+    assert sum(f"dev-{i:02d}" in out for i in range(30)) == 20
+    full = edgekit("fleet", "status", "--db", db, "--all").stdout
+    assert sum(f"dev-{i:02d}" in full for i in range(30)) == 30 and "more devices" not in full

@@ -19,6 +19,7 @@ import jsonschema
 import pytest
 
 from edgekit.fleet.collector.store import open_store
+from edgekit.fleet.collector.store.migrations import LATEST_VERSION
 from edgekit.fleet.device.reporter import Reporter
 from edgekit.fleet.device.spool import Spool
 from edgekit.fleet.messages import STORE_ID_RE, parse_broker_url
@@ -143,10 +144,10 @@ def test_store_id_is_made_once_and_kept(tmp_path, two_dbs):
                                       "payload_bytes, payload_head) VALUES (?, ?, ?, ?, ?, ?)",
                                       (T0, "t", "r", "d", 1, b"x")))
     with open_store(url_a) as s:
-        assert s.schema_version() == 4
+        assert s.schema_version() == LATEST_VERSION  # 4, then the migrations after it
         upgraded = s.store_id()
         assert len(s.dead_letters()) == 1  # the upgrade kept the rows
-        assert s.migrate() == 4 and s.store_id() == upgraded
+        assert s.migrate() == LATEST_VERSION and s.store_id() == upgraded
     assert _store_id(url_a) == upgraded == _store_id(url_a)
     fresh = _store_id(url_b)
     assert STORE_ID_RE.fullmatch(upgraded) and STORE_ID_RE.fullmatch(fresh) and fresh != upgraded

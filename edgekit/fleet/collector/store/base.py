@@ -49,6 +49,18 @@ def _range(column: str, since_s: float | None, until_s: float | None, device_id:
     return (" WHERE " + " AND ".join(where)) if where else "", params
 
 
+def violation_range(since_s: float | None, until_s: float | None) -> tuple[list[str], list[float]]:
+    """WHERE terms for violations raised before ``until_s`` and not cleared before ``since_s``, and their values."""
+    where, params = [], []
+    if since_s is not None:
+        where.append("(cleared_at_s IS NULL OR cleared_at_s >= ?)")
+        params.append(since_s)
+    if until_s is not None:
+        where.append("raised_at_s < ?")
+        params.append(until_s)
+    return where, params
+
+
 class Store(ABC):
     """A fleet database. Open one with :func:`edgekit.fleet.collector.store.open_store`."""
 
@@ -95,6 +107,9 @@ class SqlStore(Store):
 
     @abstractmethod
     def _migration_lock(self, cur) -> None: ...
+
+    @abstractmethod
+    def floor_to(self, expr: str, step_s: int) -> str: ...  # SQL: expr rounded down to a multiple of step_s
 
     # --------------------------------------------------------------- writes
     def run(self, fn: Callable[[Tx], T]) -> T:
@@ -159,11 +174,24 @@ class SqlStore(Store):
                     dropped["rows"] = max(cur.rowcount, 0)
         return dropped
 
+    def prune_telemetry(self, *, older_than_s: float, limit: int = 2000) -> int:
+        """Delete at most ``limit`` raw telemetry rows sent before ``older_than_s`` (device clock), oldest first, in
+        one short transaction; the rollups keep their figures. The rows deleted."""
+        with self._transaction() as cur:
+            cur.execute(self.q(
+                "DELETE FROM telemetry WHERE (fleet, device_id, message_id) IN (SELECT fleet, device_id, message_id "
+                "FROM telemetry WHERE sent_at_s < ? ORDER BY sent_at_s LIMIT ?)"), (older_than_s, limit))
+            return max(cur.rowcount, 0)
+
     # ---------------------------------------------------------------- reads
     def _fetch(self, sql: str, params=()) -> list[tuple]:
         with self._transaction(write=False) as cur:
             cur.execute(self.q(sql), tuple(params))
             return cur.fetchall()
+
+    def query(self, sql: str, params=()) -> list[tuple]:
+        """Rows of one read-only statement (``?`` placeholders): the report's aggregates over the rollups."""
+        return self._fetch(sql, params)
 
     def devices(self) -> list[DeviceRow]:
         return [DeviceRow(*r) for r in self._fetch(f"SELECT {DEVICE_COLS} FROM devices ORDER BY fleet, device_id")]
@@ -183,13 +211,7 @@ class SqlStore(Store):
     def violations(self, since_s: float | None = None, until_s: float | None = None, *,
                    open_only: bool = False, device_id: str | None = None) -> list[ViolationRow]:
         """Violations raised in the range, plus (for a range) those still open or cleared inside it."""
-        where, params = [], []
-        if since_s is not None:
-            where.append("(cleared_at_s IS NULL OR cleared_at_s >= ?)")
-            params.append(since_s)
-        if until_s is not None:
-            where.append("raised_at_s < ?")
-            params.append(until_s)
+        where, params = violation_range(since_s, until_s)
         if open_only:
             where.append("cleared_at_s IS NULL")
         if device_id is not None:

@@ -3,7 +3,7 @@
 Each migration is a list of statements written with placeholders for the
 types that differ between the two databases: ``{id}`` (auto-increment primary
 key), ``{real}``, ``{bigint}``, ``{bool}``, ``{blob}``, ``{random_id}`` (an expression
-for 32 random hex digits). A store applies the
+for 32 random hex digits), ``{minute_s}``/``{hour_s}`` (``sent_at_s`` rounded down to its minute/hour). A store applies the
 migrations newer than the version in its ``schema_version`` table, each in its
 own transaction, and records the version. Never edit a released migration:
 append a new one.
@@ -177,6 +177,70 @@ MIGRATIONS += (
     (4, "the store id that acks carry", (
         "CREATE TABLE store_info (key TEXT PRIMARY KEY, value TEXT NOT NULL)",
         "INSERT INTO store_info (key, value) VALUES ('store_id', {random_id})",
+    )),
+)
+
+# Version 5: rollups. Per device per minute and per hour, what the report reads instead of raw telemetry (the
+# collector keeps them in the transaction that stores the telemetry; rollups.py); built here for existing rows.
+# A bucket is [bucket_s, bucket_s + width) on the device's clock (sent_at_s). The latest sample's target and
+# provenance (power_source, scope, window_s) stay with the bucket.
+_ROLLUP_TABLE = """CREATE TABLE telemetry_{name} (
+            fleet TEXT NOT NULL,
+            device_id TEXT NOT NULL,
+            bucket_s {real} NOT NULL,
+            target TEXT,
+            samples {bigint} NOT NULL,
+            covered_s {real} NOT NULL,
+            energy_j {real} NOT NULL,
+            energy_samples {bigint} NOT NULL,
+            power_ws {real} NOT NULL,
+            power_s {real} NOT NULL,
+            power_w_peak {real},
+            temp_c_max {real},
+            throttled_known {bigint} NOT NULL,
+            throttled_n {bigint} NOT NULL,
+            throttled_s {real} NOT NULL,
+            battery_drain_pct {real} NOT NULL,
+            battery_s {real} NOT NULL,
+            estimated_n {bigint} NOT NULL,
+            last_sent_at_s {real} NOT NULL,
+            power_source TEXT,
+            scope TEXT,
+            window_s {real},
+            PRIMARY KEY (fleet, device_id, bucket_s)
+        )"""
+_ROLLUP_FILL = """INSERT INTO telemetry_{name} (fleet, device_id, bucket_s, samples, covered_s, energy_j, energy_samples,
+            power_ws, power_s, power_w_peak, temp_c_max, throttled_known, throttled_n, throttled_s,
+            battery_drain_pct, battery_s, estimated_n, last_sent_at_s)
+        SELECT fleet, device_id, {bucket}, COUNT(*), SUM(window_s),
+            COALESCE(SUM(COALESCE(energy_j, power_w_avg * window_s)), 0),
+            SUM(CASE WHEN energy_j IS NOT NULL OR power_w_avg IS NOT NULL THEN 1 ELSE 0 END),
+            COALESCE(SUM(CASE WHEN power_w_avg IS NOT NULL AND window_s > 0 THEN power_w_avg * window_s END), 0),
+            COALESCE(SUM(CASE WHEN power_w_avg IS NOT NULL AND window_s > 0 THEN window_s END), 0),
+            MAX(power_w_peak), MAX(temp_c_max),
+            SUM(CASE WHEN throttled IS NOT NULL THEN 1 ELSE 0 END), SUM(CASE WHEN throttled THEN 1 ELSE 0 END),
+            COALESCE(SUM(CASE WHEN throttled THEN window_s END), 0),
+            COALESCE(SUM(battery_drain_pct_h * window_s / 3600.0), 0),
+            COALESCE(SUM(CASE WHEN battery_drain_pct_h IS NOT NULL THEN window_s END), 0),
+            SUM(CASE WHEN estimated THEN 1 ELSE 0 END), MAX(sent_at_s)
+        FROM telemetry GROUP BY fleet, device_id, {bucket}"""
+_ROLLUP_LATEST = """UPDATE telemetry_{name} SET (target, power_source, scope, window_s) = (
+            SELECT t.target, t.power_source, t.scope, t.window_s FROM telemetry t
+            WHERE t.fleet = telemetry_{name}.fleet AND t.device_id = telemetry_{name}.device_id
+            AND t.sent_at_s = telemetry_{name}.last_sent_at_s ORDER BY t.message_id DESC LIMIT 1)"""
+
+
+def _rollup(name: str, bucket: str) -> tuple[str, ...]:
+    # {{real}} etc. stay placeholders for statements(); the bucket expression is the dialect's floor
+    return (_ROLLUP_TABLE.replace("{name}", name),
+            f"CREATE INDEX telemetry_{name}_time ON telemetry_{name} (bucket_s)",
+            _ROLLUP_FILL.replace("{name}", name).replace("{bucket}", bucket),
+            _ROLLUP_LATEST.replace("{name}", name))
+
+
+MIGRATIONS += (
+    (5, "telemetry rollups per device per minute and per hour", (
+        *_rollup("minute", "{minute_s}"), *_rollup("hour", "{hour_s}"),
     )),
 )
 

@@ -30,7 +30,12 @@ class PostgresStore(SqlStore):
     paramstyle = "format"
     types = {"id": "BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY", "real": "DOUBLE PRECISION",
              "bigint": "BIGINT", "bool": "BOOLEAN", "blob": "BYTEA", "false": "FALSE",
-             "random_id": "md5(random()::text || clock_timestamp()::text || pg_backend_pid()::text)"}
+             "random_id": "md5(random()::text || clock_timestamp()::text || pg_backend_pid()::text)",
+             "minute_s": "(floor(sent_at_s / 60) * 60)", "hour_s": "(floor(sent_at_s / 3600) * 3600)"}
+
+    def floor_to(self, expr: str, step_s: int) -> str:
+        """SQL for ``expr`` rounded down to a multiple of ``step_s``."""
+        return f"(floor(({expr}) / {int(step_s)}) * {int(step_s)})"
 
     def __init__(self, url: str):
         try:

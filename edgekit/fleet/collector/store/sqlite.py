@@ -44,7 +44,12 @@ def sqlite_path(url: str) -> tuple[Path, str]:
 class SqliteStore(SqlStore):
     paramstyle = "qmark"
     types = {"id": "INTEGER PRIMARY KEY AUTOINCREMENT", "real": "REAL", "bigint": "INTEGER", "bool": "INTEGER",
-             "blob": "BLOB", "false": "0", "random_id": "lower(hex(randomblob(16)))"}
+             "blob": "BLOB", "false": "0", "random_id": "lower(hex(randomblob(16)))",
+             "minute_s": "(CAST(sent_at_s / 60 AS INTEGER) * 60)", "hour_s": "(CAST(sent_at_s / 3600 AS INTEGER) * 3600)"}
+
+    def floor_to(self, expr: str, step_s: int) -> str:
+        """SQL for ``expr`` rounded down to a multiple of ``step_s`` (times are positive: a cast truncates)."""
+        return f"(CAST(({expr}) / {int(step_s)} AS INTEGER) * {int(step_s)})"
 
     def __init__(self, url: str, *, create: bool = True):
         path, sync = sqlite_path(url)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any, Iterable
 
+from edgekit.fleet.collector.store.rollups import add_telemetry
 from edgekit.fleet.collector.store.rows import (RESULT_COLS, TELEMETRY_COLS, VIOLATION_COLS, BatchOutcome, DeadLetter,
                                                 Gap, ViolationRow, result_params, telemetry_params, violation_row)
 from edgekit.fleet.records import Message
@@ -87,10 +88,13 @@ class Tx:
             (out.new if is_new else out.duplicates).append(m)
 
     def _store_figures(self, new: list[Message]) -> None:
-        tel = [telemetry_params(m) for m in new if m.kind == "telemetry"]
-        if tel:
+        """The new messages' figures, and the telemetry rollups with them (same transaction)."""
+        tel_msgs = [m for m in new if m.kind == "telemetry"]
+        if tel_msgs:
+            tel = [telemetry_params(m) for m in tel_msgs]
             self.cur.executemany(self.q(
                 f"INSERT INTO telemetry ({TELEMETRY_COLS}) VALUES ({', '.join('?' * len(tel[0]))})"), tel)
+            add_telemetry(self.cur, self.q, tel_msgs)
         res = [result_params(m) for m in new if m.kind == "result"]
         if res:
             self.cur.executemany(self.q(
