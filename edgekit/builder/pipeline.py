@@ -16,7 +16,7 @@ from pathlib import Path
 import numpy as np
 import onnx
 
-from edgekit.builder import calib_budget, convert, int4, load, optimize, qdq_debug, quantize, tflite, verify
+from edgekit.builder import calib_budget, convert, int4, load, optimize, qdq_debug, quantize, sparsity, tflite, verify
 from edgekit.builder.choices import candidates, tolerances_for
 from edgekit.builder.cache import PassCache, check_cache_dir, default_cache_dir
 from edgekit.builder.data import SampleSet, check_generatable, generated_samples, input_specs, load_samples
@@ -423,7 +423,7 @@ def build_model(
         chosen = attempts[-1]
         if not chosen.passed:
             raise BuildError(failure_line(model_path, tgt, attempts, len(tried) > 1))
-        manifest = assemble_manifest(b.facts(chosen, attempts))
+        manifest = sparsity.apply(assemble_manifest(b.facts(chosen, attempts)), tgt, chosen.model)
         summary = summary_line(manifest)
         progress.start("package", f"writing {out_root / (model_path.stem + '-' + tgt.name)}")
         final = write_output(out_root, f"{model_path.stem}-{tgt.name}", chosen.artifacts, manifest)
