@@ -15,7 +15,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_valida
 
 from edgekit.errors import ConfigError
 
-Precision = Literal["fp32", "fp16", "int8"]
+Precision = Literal["fp32", "fp16", "int8", "int4"]
 Format = Literal["onnx", "ort", "tflite", "trt-engine"]
 Family = Literal["jetson", "rpi", "phone"]
 PowerSensor = Literal[

@@ -188,7 +188,7 @@ def test_unknown_key_in_nested_table_names_the_path(tmp_path):
     [
         ("cpu_cores = 4", "cpu_cores = -4", "cpu_cores"),
         ("cpu_cores = 4", 'cpu_cores = "four"', "cpu_cores"),
-        ('precisions = ["int8", "fp16", "fp32"]', 'precisions = ["int4", "fp32"]', "precisions.0"),
+        ('precisions = ["int8", "fp16", "fp32", "int4"]', 'precisions = ["int2", "fp32"]', "precisions.0"),
         ("budget_w = 17.3", "budget_w = 0", "power_modes.0.budget_w"),
         ('power_sensor = "vcgencmd-pmic"', 'power_sensor = "ina219"', "power_sensor"),
         ("thermal_limit_c = 80.0", "thermal_limit_c = 800.0", "thermal_limit_c"),

@@ -15,9 +15,9 @@ from pathlib import Path
 
 import numpy as np
 import onnx
-from pydantic import ValidationError
 
-from edgekit.builder import calib_budget, convert, load, optimize, qdq_debug, quantize, tflite, verify
+from edgekit.builder import calib_budget, convert, int4, load, optimize, qdq_debug, quantize, sparsity, tflite, verify
+from edgekit.builder.choices import candidates, tolerances_for
 from edgekit.builder.cache import PassCache, check_cache_dir, default_cache_dir
 from edgekit.builder.data import SampleSet, check_generatable, generated_samples, input_specs, load_samples
 from edgekit.builder.outcome import Attempt, BuildResult, check_text, failure_line, named
@@ -29,7 +29,6 @@ from edgekit.runtime.ort import runtime_reason
 from edgekit.errors import BuildError, ConfigError, EdgekitError, ModelError
 from edgekit.targets import Target, Tolerances, load_target
 
-PRECISION_CHOICES = ("auto", "fp32", "fp16", "int8")
 MAX_CALIBRATION_SAMPLES = 256
 VERIFY_SAMPLES_WITHOUT_EVAL = 64
 DEBUG_SAMPLES = 32
@@ -37,28 +36,6 @@ MIN_EVAL_TO_SPLIT = 16              # fewer --eval samples stay whole for the ga
 EVAL_SHARE_FOR_CALIBRATION = 4     # a quarter of --eval (at most MAX_CALIBRATION_SAMPLES) calibrates
 RELATIVE_ERROR_SHARE = 0.1   # exclude a node group only if it adds >= 10% of the worst group's error
 _KEEP_CACHE = object()
-
-
-def _tolerances(target: Target, overrides: dict | None) -> Tolerances:
-    data = target.tolerances.model_dump()
-    data.update({k: v for k, v in (overrides or {}).items() if v is not None})
-    try:
-        return Tolerances.model_validate(data)
-    except ValidationError as exc:
-        first = exc.errors()[0]
-        raise ConfigError(f"tolerance {first['loc'][0]}: {first['msg']}; fix the override") from None
-
-
-def _candidates(target: Target, precision: str) -> list[str]:
-    if precision not in PRECISION_CHOICES:
-        raise ConfigError(f"unknown precision {precision!r}; use one of {', '.join(PRECISION_CHOICES)}")
-    if precision == "auto":
-        return list(target.preferred_precisions)
-    if precision not in target.precisions:
-        raise ConfigError(
-            f"{target.name} does not support {precision}; use one of {', '.join(target.precisions)} or auto"
-        )
-    return [precision]
 
 
 def _samples_hash(samples: SampleSet | None) -> str | None:
@@ -100,6 +77,7 @@ class _Build:
         self.notes: list[str] = []
         self.specs: list = []
         self._calibration: SampleSet | None = None
+        self.int4_block_size = int4.DEFAULT_BLOCK_SIZE
 
     # --- passes shared by every precision -------------------------------------------------
     def load_and_optimize(self, candidates: list[str], calibration: Path | None, eval_data: Path | None) -> None:
@@ -184,10 +162,10 @@ class _Build:
             att = Attempt("fp32", False, self.optimized, quantization={"precision": "fp32"})
             self._convert_and_verify(att)
             return att
-        if precision == "fp16":
-            qcfg = quantize.QuantizeConfig(self.target.name, self.target.max_ir_version, "fp16")
-            q = self._quantize(qcfg, None)
-            att = Attempt("fp16", False, q.files["model.onnx"], quantization=q.facts)
+        if precision in ("fp16", "int4"):
+            q = (int4.run_pass(self.runner, self.optimized, self.target, self.int4_block_size) if precision == "int4"
+                 else self._quantize(quantize.QuantizeConfig(self.target.name, self.target.max_ir_version, "fp16"), None))
+            att = Attempt(precision, False, q.files["model.onnx"], quantization=q.facts)
             self._convert_and_verify(att)
             return att
         return self._attempt_int8()
@@ -294,7 +272,7 @@ class _Build:
             arts.append(Artifact("required_operators.config", out.files["required_operators.config"],
                                  "ort-ops-config", None))
         if "tflite" in t.formats:
-            att.tflite = self._tflite(att, calibration, arts)
+            att.tflite = self._tflite(att, calibration, arts) if att.precision != "int4" else dict(int4.NO_TFLITE)
         att.artifacts = arts
         for a in arts:
             if a.format not in ("onnx", "ort", "tflite"):
@@ -394,6 +372,7 @@ def build_model(
     max_exclusion_rounds: int = 3,
     threads: int | None = None,
     progress: Progress | None = None,
+    int4_block_size: int = int4.DEFAULT_BLOCK_SIZE,
 ) -> BuildResult:
     """Build ``model_path`` for ``target`` (a profile name, family alias or Target) into ``out_dir``.
 
@@ -405,14 +384,16 @@ def build_model(
     model_path = Path(model_path)
     progress = progress or SilentProgress()
     tgt = target if isinstance(target, Target) else load_target(target, Path(targets_dir) if targets_dir else None)
-    candidates = _candidates(tgt, precision)
+    tried = candidates(tgt, precision)
+    if "int4" in tried:
+        int4.Int4Config(tgt.name, tgt.max_ir_version, int4_block_size)  # a bad block size fails before any work
     if calibration_method not in quantize.CALIBRATION_METHODS:
         raise ConfigError(f"unknown calibration method {calibration_method!r}; "
                           f"use one of {', '.join(quantize.CALIBRATION_METHODS)}")
     if not 0 <= max_exclusion_rounds <= 10:
         raise ConfigError(f"{max_exclusion_rounds} int8 exclusion rounds is out of range; "
                           f"pass --exclusion-rounds between 0 and 10")
-    tol = _tolerances(tgt, tolerances)
+    tol = tolerances_for(tgt, tolerances)
     out_root = check_out_dir(Path(out_dir))
     cache_root = default_cache_dir() if cache_dir is _KEEP_CACHE else cache_dir
     cache = PassCache(check_cache_dir(Path(cache_root)) if cache_root is not None else None)
@@ -420,14 +401,15 @@ def build_model(
     with tempfile.TemporaryDirectory(prefix="edgekit-build-") as work:
         runner = PassRunner(cache, Path(work), progress, tgt.name)
         b = _Build(model_path, tgt, runner, progress, tol, calibration_method, max_exclusion_rounds, threads)
-        b.load_and_optimize(candidates, Path(calibration) if calibration else None,
+        b.int4_block_size = int4_block_size
+        b.load_and_optimize(tried, Path(calibration) if calibration else None,
                             Path(eval_data) if eval_data else None)
         attempts: list[Attempt] = []
-        for prec in candidates:
+        for prec in tried:
             try:
                 att = b.attempt(prec)
             except EdgekitError as exc:
-                if len(candidates) == 1:  # an explicit --precision: its error is the answer
+                if len(tried) == 1:  # an explicit --precision: its error is the answer
                     raise
                 # --precision auto: an error in one precision (an fp16 model that does not load, an ORT
                 # conversion that fails) is that precision's verdict, not the build's; the next one may ship
@@ -435,13 +417,13 @@ def build_model(
             attempts.append(att)
             if att.passed:
                 break
-            if len(candidates) > 1:
+            if len(tried) > 1:
                 what = att.reason if att.errored else f"failed the accuracy gate ({att.reason})"
                 progress.warn(f"{prec} {what}; trying the next precision")
         chosen = attempts[-1]
         if not chosen.passed:
-            raise BuildError(failure_line(model_path, tgt, attempts, len(candidates) > 1))
-        manifest = assemble_manifest(b.facts(chosen, attempts))
+            raise BuildError(failure_line(model_path, tgt, attempts, len(tried) > 1))
+        manifest = sparsity.apply(assemble_manifest(b.facts(chosen, attempts)), tgt, chosen.model)
         summary = summary_line(manifest)
         progress.start("package", f"writing {out_root / (model_path.stem + '-' + tgt.name)}")
         final = write_output(out_root, f"{model_path.stem}-{tgt.name}", chosen.artifacts, manifest)

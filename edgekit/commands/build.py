@@ -21,8 +21,11 @@ def register(subparsers) -> None:
     )
     p.add_argument("model", type=Path, help="the fp32 ONNX model")
     p.add_argument("--target", "-t", required=True, help="target profile name or alias (jetson, rpi, phone)")
-    p.add_argument("--precision", default="auto", choices=("auto", "fp32", "fp16", "int8"),
-                   help="auto: the target's preferred precision that passes the gate (default)")
+    p.add_argument("--precision", default="auto", choices=("auto", "fp32", "fp16", "int8", "int4"),
+                   help="auto: the target's preferred precision that passes the gate (default); int4: 4-bit "
+                        "weight-only MatMul/Gemm (onnxruntime CPU targets)")
+    p.add_argument("--int4-block-size", type=int, default=32, metavar="N",
+                   help="int4: weights per scale along K, 16/32/64/128/256 (default 32)")
     p.add_argument("--calibration", type=Path, metavar="FILE.npz",
                    help="calibration inputs for int8, keyed by input name")
     p.add_argument("--eval", dest="eval_data", type=Path, metavar="FILE.npz",
@@ -67,7 +70,7 @@ def run(args: argparse.Namespace) -> int:
                 args.model, args.target, precision=args.precision, calibration=args.calibration,
                 eval_data=args.eval_data, out_dir=args.out, calibration_method=args.calibration_method,
                 targets_dir=args.targets_dir, tolerances=tolerances, max_exclusion_rounds=args.exclusion_rounds,
-                progress=progress, **kwargs)
+                int4_block_size=args.int4_block_size, progress=progress, **kwargs)
     except EdgekitError as exc:
         progress.close()
         if args.json:

@@ -13,11 +13,11 @@ import sys
 import threading
 
 from edgekit import __version__
-from edgekit.commands import agent, bench, build, collect, demo, fleet, models, targets, toolchain
+from edgekit.commands import agent, bench, build, collect, demo, fleet, models, sweep, targets, toolchain
 from edgekit.errors import EdgekitError
 
 #: Modules that register sub-commands, in the order they appear in --help.
-COMMAND_MODULES = (targets, build, toolchain, models, bench, collect, fleet, agent, demo)
+COMMAND_MODULES = (targets, build, toolchain, models, bench, sweep, collect, fleet, agent, demo)
 
 
 def make_parser() -> argparse.ArgumentParser:

@@ -1,8 +1,9 @@
 """Operational emissions from measured energy and grid carbon intensity.
 
-The shipped table (``edgekit/data/grid_intensity.csv``) holds annual national
-averages with their source and year; a user may supply a figure per device or
-fleet instead. Either way the result is an estimate from average intensities,
+The shipped table (``edgekit/data/grid_intensity.csv``) holds annual averages per
+country (ISO 3166-1 alpha-2 or alpha-3 code, or name) and per US state (``US-CA``),
+each with its source and year; a user may supply a figure per device or fleet
+instead. Either way the result is an estimate from average intensities,
 and is labelled so.
 """
 
@@ -39,13 +40,17 @@ def load_grid_table(path: Path | None = None) -> dict[str, GridIntensity]:
         try:
             value = float(row["gco2e_per_kwh"])
             year = int(row["year"]) if row.get("year") else None
-        except (KeyError, TypeError, ValueError):
+            region, name = row["region"].strip().upper(), row["name"].strip().upper()
+        except (KeyError, TypeError, ValueError, AttributeError):
             raise ConfigError(f"{path}: data row {i} is malformed; expected region,name,gco2e_per_kwh,year") from None
         if not value >= 0:
             raise ConfigError(f"{path}: data row {i}: gco2e_per_kwh must be >= 0")
-        entry = GridIntensity(row["region"].upper(), value, year, f"table: {path.name}")
-        table[entry.region] = entry
-        table[row["name"].strip().upper()] = entry
+        origin = f"table: {path.name}" + (f", {row['source'].strip()}" if (row.get("source") or "").strip() else "")
+        entry = GridIntensity(region, value, year, origin)
+        for key in {region, name, (row.get("iso3") or "").strip().upper()} - {""}:
+            if key in table and table[key] is not entry:
+                raise ConfigError(f"{path}: data row {i}: {key!r} already names {table[key].region}")
+            table[key] = entry
     return table
 
 
@@ -60,7 +65,7 @@ def grid_intensity(region: str | None, *, override_gco2e_per_kwh: float | None =
     key = (region or "WORLD").strip().upper()
     if key not in table:
         raise ConfigError(
-            f"no grid carbon intensity for region {region!r}; use an ISO country code from "
+            f"no grid carbon intensity for region {region!r}; use an ISO country code or US-XX state from "
             f"{DEFAULT_TABLE.name} or supply a figure in gCO2e/kWh for that device")
     return table[key]
 

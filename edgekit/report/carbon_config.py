@@ -3,7 +3,7 @@
 A small TOML file::
 
     [fleet]                 # every device, unless a device says otherwise
-    region = "DE"           # ISO country code from edgekit/data/grid_intensity.csv
+    region = "DE"           # ISO country code or US-XX state from edgekit/data/grid_intensity.csv
 
     [device."cam-07"]
     region = "FR"
