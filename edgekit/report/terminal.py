@@ -6,7 +6,7 @@ from __future__ import annotations
 from rich.console import Console
 from rich.table import Table
 
-from edgekit.termsafe import cells
+from edgekit.termsafe import cells, markup
 from edgekit.timefmt import utc_strftime
 from edgekit.report.data import FleetReport
 
@@ -52,7 +52,7 @@ def print_report(report: FleetReport, console: Console | None = None, *, all_dev
     targets: dict[str, int] = {}
     for d in report.devices:
         targets[d.target or "?"] = targets.get(d.target or "?", 0) + 1
-    c.print(f"{len(report.devices)} devices ({', '.join(f'{n} {t}' for t, n in sorted(targets.items())) or 'none'}), "
+    c.print(f"{len(report.devices)} devices ({', '.join(f'{n} {markup(t)}' for t, n in sorted(targets.items())) or 'none'}), "
             f"{sum(1 for d in report.devices if d.open_violations)} with open budget violations, "
             f"{report.violation_count} violation(s) in the period")
     full = all_devices or len(report.devices) <= SHOW_ALL_UP_TO
