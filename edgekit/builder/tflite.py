@@ -300,6 +300,11 @@ def _match_inputs(session, feeds: dict) -> list[tuple[object, str]]:
                      f"key the feeds by the model's input names")
 
 
+def input_pairs(session, names: list[str]) -> list[tuple[object, str]]:
+    """(TFLite input spec, ONNX input name) for each input of ``session``, matched as ``adapt_feeds`` does."""
+    return _match_inputs(session, dict.fromkeys(names))
+
+
 def _tf_to_onnx(tf_name: str, onnx_names: list[str]) -> str | None:
     for n in onnx_names:
         if _tf_input_name(n) == tf_name:
