@@ -138,5 +138,7 @@ def summary_line(m: dict) -> str:
                       if a["format"] in ("onnx", "ort", "tflite"))
     tfl = m.get("tflite", {})
     tfl_txt = f"; tflite {tfl['status']}" if tfl.get("status") in ("skipped", "failed") else ""
-    return (f"{m['model']['name']} → {m['target']['name']}: {m['precision']} passed the gate — {gate}"
+    names = [p["name"] + (" (emulated)" if p.get("emulated") else "") for p in m["verification"].get("platforms", [])]
+    where = f" on {' and '.join(names)}" if names else ""
+    return (f"{m['model']['name']} → {m['target']['name']}: {m['precision']} passed the gate{where} — {gate}"
             f"{excl_txt}; {files}{tfl_txt}")

@@ -90,14 +90,6 @@ def test_status_json_names_both_toolchains(tmp_path):
     assert arm["installed"] is False and arm["root"] == str(tmp_path.resolve() / "arm64" / "root")
 
 
-@pytest.fixture(scope="module")
-def arm64():
-    found = find_arm64()
-    if found is None:
-        pytest.skip("the emulated arm64 root is not installed (`edgekit toolchain install arm64`, as root)")
-    return found
-
-
 def test_root_runs_a_model_as_the_host_does_and_leaves_nothing(arm64, tmp_path):
     model = tmp_path / "tiny.onnx"
     onnx.save(tiny_cnn(channels=3, size=16), model)
