@@ -30,13 +30,15 @@ WHEELS_DONE = ".edgekit-wheels-done"
 WHEELS_IN_ROOT = "/opt/edgekit-wheels"
 
 
-def missing_prerequisite(binfmt_dir: Path = BINFMT_DIR, *, euid: int | None = None,
-                         path: str | None = None, emulate: bool | None = None) -> str | None:
-    """What stops building or running the root here, as one line that names the fix; None when nothing."""
+def missing_prerequisite(binfmt_dir: Path = BINFMT_DIR, *, euid: int | None = None, path: str | None = None,
+                         emulate: bool | None = None, install: bool = True) -> str | None:
+    """What stops building (``install``) or running the root here, as one line that names the fix; None when
+    nothing."""
     if (os.geteuid() if euid is None else euid) != 0:
         return ("the arm64 root needs root privileges (debootstrap, chroot, mount /proc): "
                 "run `sudo edgekit toolchain install arm64`")
-    for tool, pkg in (("debootstrap", "debootstrap"), ("unshare", "util-linux"), ("chroot", "coreutils")):
+    tools = (("debootstrap", "debootstrap"),) if install else ()
+    for tool, pkg in (*tools, ("unshare", "util-linux"), ("chroot", "coreutils")):
         if shutil.which(tool, path=path or "/usr/sbin:/usr/bin:/sbin:/bin") is None:
             return f"{tool} is not installed: `apt-get install {pkg}`"
     if not (host_is_arm64() if emulate is None else not emulate):

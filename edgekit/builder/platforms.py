@@ -65,7 +65,7 @@ class PlatformPlan:
         else:
             from edgekit.builder.arm64_install import missing_prerequisite
 
-            if (problem := missing_prerequisite()) is not None:
+            if (problem := missing_prerequisite(install=False)) is not None:
                 self.why_not_arm64, self.arm64 = f"the arm64 root is installed but cannot run here: {problem}", None
         if self.verify_on is not None and "arm64" in self.verify_on and self.arm64 is None:
             raise ConfigError(f"--verify-on arm64: {self.why_not_arm64}")

@@ -45,6 +45,9 @@ def test_missing_tools_name_the_package(tmp_path):
     empty.mkdir()
     assert missing_prerequisite(tmp_path, euid=0, path=str(empty)) == \
         "debootstrap is not installed: `apt-get install debootstrap`"
+    # running an installed root needs no debootstrap
+    assert missing_prerequisite(tmp_path, euid=0, path=str(empty), install=False) == \
+        "unshare is not installed: `apt-get install util-linux`"
 
 
 def test_binfmt_problems_name_the_fix(tmp_path):

@@ -195,11 +195,11 @@ def test_fp16_on_arm64_disagrees_with_the_host_and_fails_the_build(arm64, tmp_pa
     np.savez(tmp_path / "eval.npz", input=np.load(MODELS / "digits_eval.npz")["input"])
     with pytest.raises(BuildError) as err:
         build_model(MODELS / "digits_cnn.onnx", "rpi5", precision="fp16", eval_data=tmp_path / "eval.npz",
-                    tolerances={"min_snr_db": 60.0}, out_dir=tmp_path / "out", cache_dir=None)
+                    tolerances={"min_snr_db": 60.0}, out_dir=tmp_path / "out", cache_dir=tmp_path / "cache")
     text = str(err.value)
     assert "digits_cnn.onnx: on arm64: SNR" in text and "host and arm64 disagree beyond the gate's tolerance" in text
     assert not (tmp_path / "out").exists()
     r = build_model(MODELS / "digits_cnn.onnx", "rpi5", precision="fp16", eval_data=tmp_path / "eval.npz",
-                    out_dir=tmp_path / "out", cache_dir=None)  # the target's own 20 dB: both pass
+                    out_dir=tmp_path / "out", cache_dir=tmp_path / "cache")  # the target's own 20 dB: both pass
     plat = r.manifest["verification"]["artifacts"]["digits_cnn.onnx"]["platforms"]
     assert plat["arm64"]["snr_db"] < plat["host"]["snr_db"] - 5  # measured here: 56.7 against 72.5 dB
