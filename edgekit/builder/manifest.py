@@ -13,6 +13,7 @@ from typing import Any
 import onnx
 
 from edgekit.builder import convert
+from edgekit.builder.artifact_io import artifact_io
 from edgekit.builder.onnxio import default_opset
 from edgekit.builder.package import SCHEMA, SCHEMA_VERSION, Artifact, toolchain_versions
 from edgekit.runtime import open_session
@@ -42,9 +43,9 @@ class BuildFacts:
     attempts: list[dict]              # every attempt's summary, in order (Attempt.to_json())
 
 
-def _specs(artifact_path) -> tuple[list[dict], list[dict]]:
+def _specs(artifact_path) -> tuple[list, list]:
     s = open_session(artifact_path)
-    return [t.to_json() for t in s.inputs], [t.to_json() for t in s.outputs]
+    return list(s.inputs), list(s.outputs)
 
 
 def _deployment(f: BuildFacts) -> dict:
@@ -72,6 +73,7 @@ def assemble_manifest(f: BuildFacts) -> dict:
         d = a.to_json()
         if a.format in ("onnx", "ort", "tflite"):
             d["size_ratio_vs_source"] = round(source_bytes / max(1, d["bytes"]), 3)
+            d.update(artifact_io(a.source, a.format, inputs))  # the artifact's own I/O (NHWC int8 for .tflite)
         artifacts.append(d)
     checks = {c.artifact: c.to_json() for c in f.checks}
     verification = {
@@ -98,8 +100,8 @@ def assemble_manifest(f: BuildFacts) -> dict:
         "opset": default_opset(model),
         "ir_version": int(model.ir_version),
         "artifacts": artifacts,
-        "inputs": inputs,
-        "outputs": outputs,
+        "inputs": [t.to_json() for t in inputs],
+        "outputs": [t.to_json() for t in outputs],
         "quantization": quant,
         "verification": verification,
         "execution_providers": convert.execution_provider_config(t.execution_providers, f.precision,
@@ -136,5 +138,7 @@ def summary_line(m: dict) -> str:
                       if a["format"] in ("onnx", "ort", "tflite"))
     tfl = m.get("tflite", {})
     tfl_txt = f"; tflite {tfl['status']}" if tfl.get("status") in ("skipped", "failed") else ""
-    return (f"{m['model']['name']} → {m['target']['name']}: {m['precision']} passed the gate — {gate}"
+    names = [p["name"] + (" (emulated)" if p.get("emulated") else "") for p in m["verification"].get("platforms", [])]
+    where = f" on {' and '.join(names)}" if names else ""
+    return (f"{m['model']['name']} → {m['target']['name']}: {m['precision']} passed the gate{where} — {gate}"
             f"{excl_txt}; {files}{tfl_txt}")

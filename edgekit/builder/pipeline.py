@@ -1,10 +1,9 @@
 """The build pipeline: load → optimize → precision → convert → verify → package.
 
-``build_model`` is the Python API (the ``edgekit build`` command and the demo call it). Every pass has a
-small validated config dataclass and is cached by (pass name, config, input model hash, target name).
-``precision='auto'`` tries the target's preferred precisions in order and ships the first that passes the
-accuracy gate. A failed int8 gate ranks the nodes that hurt most (``qdq_debug``) and retries with them left
-in float, for a bounded number of rounds; the excluded nodes are reported.
+``build_model`` is the Python API (``edgekit build``, the demo). Each pass has a small config dataclass and is
+cached by (pass name, config, input hash, target). ``precision='auto'`` ships the first of the target's preferred
+precisions that passes the gate (on every platform: ``platforms``); a failed int8 gate ranks the nodes that hurt
+most (``qdq_debug``) and retries with them in float, for a bounded number of rounds; exclusions are reported.
 """
 
 from __future__ import annotations
@@ -16,7 +15,8 @@ from pathlib import Path
 import numpy as np
 import onnx
 
-from edgekit.builder import calib_budget, convert, int4, load, optimize, qdq_debug, quantize, sparsity, tflite, verify
+from edgekit.builder import (calib_budget, convert, int4, load, optimize, platforms, qdq_debug, quantize, sparsity,
+                             tflite, verify)
 from edgekit.builder.choices import candidates, tolerances_for
 from edgekit.builder.cache import PassCache, check_cache_dir, default_cache_dir
 from edgekit.builder.data import SampleSet, check_generatable, generated_samples, input_specs, load_samples
@@ -54,7 +54,7 @@ class _Build:
 
     def __init__(self, model_path: Path, target: Target, runner: PassRunner, progress: Progress,
                  tolerances: Tolerances, calibration_method: str, max_exclusion_rounds: int,
-                 threads: int | None):
+                 threads: int | None, plan: platforms.PlatformPlan | None):
         self.model_path = model_path
         self.stem = model_path.stem
         self.target = target
@@ -75,6 +75,7 @@ class _Build:
         self.loaded: Path | None = None
         self.optimized: Path | None = None
         self.notes: list[str] = []
+        self.verifier = platforms.Verifier(plan or platforms.PlatformPlan(), target, self.notes)
         self.specs: list = []
         self._calibration: SampleSet | None = None
         self.int4_block_size = int4.DEFAULT_BLOCK_SIZE
@@ -151,7 +152,7 @@ class _Build:
         return BuildFacts(
             stem=self.stem, model_path=self.model_path, model_sha256=self.runner.file_hash(self.model_path),
             target=self.target, load_facts=self.load_facts, optimize_facts=self.optimize_facts,
-            verification=verify.describe(self.verify_cfg, self.verify_samples, self.reference_info),
+            verification=self.verifier.describe(self.verify_cfg, self.verify_samples, self.reference_info),
             notes=self.notes, precision=att.precision, model=att.model, artifacts=att.artifacts, checks=att.checks,
             passed=att.passed, quantization=att.quantization, tflite=att.tflite, conversion=att.conversion,
             attempts=[a.to_json() for a in attempts])
@@ -279,7 +280,7 @@ class _Build:
                 continue
             self.progress.start("verify", f"{a.name} vs fp32 on {self.verify_samples.count} samples")
             try:
-                check = verify.check_artifact(
+                check = self.verifier.check(
                     a.source, a.format, self.verify_samples, self.reference, self.reference_info, self.verify_cfg,
                     int8_source=att.model if a.format == "ort" and att.precision == "int8" else None)
             except EdgekitError as exc:
@@ -373,13 +374,14 @@ def build_model(
     threads: int | None = None,
     progress: Progress | None = None,
     int4_block_size: int = int4.DEFAULT_BLOCK_SIZE,
+    verify_on: platforms.PlatformPlan | None = None,
 ) -> BuildResult:
     """Build ``model_path`` for ``target`` (a profile name, family alias or Target) into ``out_dir``.
 
-    ``tolerances`` overrides the target's gate thresholds (keys of ``edgekit.targets.Tolerances``).
-    ``cache_dir=None`` disables the pass cache (default: ``$XDG_CACHE_HOME/edgekit/build``).
-    Raises an :class:`~edgekit.errors.EdgekitError` (one line) on bad input or a failed gate; then
-    nothing is written to ``out_dir``.
+    ``tolerances`` overrides the target's gate thresholds (keys of ``edgekit.targets.Tolerances``); ``verify_on``
+    says where artifacts are verified (default: every platform available, ``platforms.PlatformPlan()``).
+    ``cache_dir=None`` disables the pass cache (default: ``$XDG_CACHE_HOME/edgekit/build``). Raises an
+    :class:`~edgekit.errors.EdgekitError` (one line) on bad input or a failed gate; nothing is then written.
     """
     model_path = Path(model_path)
     progress = progress or SilentProgress()
@@ -400,7 +402,7 @@ def build_model(
 
     with tempfile.TemporaryDirectory(prefix="edgekit-build-") as work:
         runner = PassRunner(cache, Path(work), progress, tgt.name)
-        b = _Build(model_path, tgt, runner, progress, tol, calibration_method, max_exclusion_rounds, threads)
+        b = _Build(model_path, tgt, runner, progress, tol, calibration_method, max_exclusion_rounds, threads, verify_on)
         b.int4_block_size = int4_block_size
         b.load_and_optimize(tried, Path(calibration) if calibration else None,
                             Path(eval_data) if eval_data else None)

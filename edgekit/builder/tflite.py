@@ -300,6 +300,11 @@ def _match_inputs(session, feeds: dict) -> list[tuple[object, str]]:
                      f"key the feeds by the model's input names")
 
 
+def input_pairs(session, names: list[str]) -> list[tuple[object, str]]:
+    """(TFLite input spec, ONNX input name) for each input of ``session``, matched as ``adapt_feeds`` does."""
+    return _match_inputs(session, dict.fromkeys(names))
+
+
 def _tf_to_onnx(tf_name: str, onnx_names: list[str]) -> str | None:
     for n in onnx_names:
         if _tf_input_name(n) == tf_name:
@@ -386,13 +391,18 @@ def run_tflite(session, feeds: dict[str, np.ndarray], *, names: list[str] | None
                shapes: list[tuple] | None = None) -> list[np.ndarray]:
     """Run ONNX-style feeds with any batch size through a batch-1 TFLite session, one sample
     at a time, and return float outputs stacked along the batch axis."""
+    rows = [adapt_outputs(session, session.run(c), names=names, shapes=shapes) for c in tflite_chunks(session, feeds)]
+    if len(rows) == 1:
+        return rows[0]
+    return [np.concatenate([r[k] for r in rows], axis=0) for k in range(len(rows[0]))] if rows else []
+
+
+def tflite_chunks(session, feeds: dict[str, np.ndarray]) -> list[dict[str, np.ndarray]]:
+    """ONNX-style feeds as the TFLite session takes them (``adapt_feeds``): one sample per chunk when
+    the session's batch is 1 and the feeds hold several, else the whole batch."""
     batch = {np.asarray(v).shape[0] for v in feeds.values() if np.asarray(v).ndim > 0}
     fixed = {s.shape[0] for s in session.inputs if s.shape}
     if len(batch) != 1 or fixed - {1}:
-        return adapt_outputs(session, session.run(adapt_feeds(session, feeds)), names=names, shapes=shapes)
+        return [adapt_feeds(session, feeds)]
     (n,) = batch
-    rows: list[list[np.ndarray]] = []
-    for i in range(n):
-        one = {k: np.asarray(v)[i:i + 1] for k, v in feeds.items()}
-        rows.append(adapt_outputs(session, session.run(adapt_feeds(session, one)), names=names, shapes=shapes))
-    return [np.concatenate([r[k] for r in rows], axis=0) for k in range(len(rows[0]))] if rows else []
+    return [adapt_feeds(session, {k: np.asarray(v)[i:i + 1] for k, v in feeds.items()}) for i in range(n)]

@@ -11,8 +11,11 @@ is still installed.
 
 from __future__ import annotations
 
+import fcntl
 import json
 import os
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from importlib import metadata
 from pathlib import Path
@@ -125,20 +128,41 @@ def _pinned_versions() -> dict[str, str]:
     return {_norm(p.split("==")[0]): p.split("==")[1] for p in PINS}
 
 
+def read_marker(marker: Path, schema: int, pins: tuple[str, ...]) -> dict | None:
+    """A toolchain's marker file, or None when it is missing, unreadable, or written with another schema or
+    other pins (installed by another edgekit: reinstall)."""
+    try:
+        data = json.loads(marker.read_text())
+    except (OSError, ValueError):
+        return None
+    if not isinstance(data, dict) or data.get("schema") != schema or list(data.get("pins", [])) != list(pins):
+        return None
+    return data
+
+
+@contextmanager
+def locked(dir_: Path, name: str) -> Iterator[None]:
+    """One installer at a time per toolchain in ``dir_`` (an advisory lock file ``.NAME.lock``)."""
+    dir_.mkdir(parents=True, exist_ok=True)
+    with open(dir_ / f".{name}.lock", "w") as fh:
+        fcntl.flock(fh, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(fh, fcntl.LOCK_UN)
+
+
 def find_toolchain(dir: Path | None = None) -> Toolchain | None:
     """The installed toolchain under ``dir`` (default ``default_toolchain_dir()``), or None
     when it is missing, was never checked, is broken, or no longer matches ``PINS``."""
     env = env_dir(dir)
     python = venv_python(env)
     marker = env / MARKER_NAME
-    if not (marker.is_file() and python.exists() and os.access(python, os.X_OK)):
+    if not (python.exists() and os.access(python, os.X_OK)):
         return None
-    try:
-        data = json.loads(marker.read_text())
-    except (OSError, ValueError):
+    data = read_marker(marker, MARKER_SCHEMA, PINS)
+    if data is None:
         return None
-    if data.get("schema") != MARKER_SCHEMA or list(data.get("pins", [])) != list(PINS):
-        return None  # installed by an edgekit with other pins: reinstall
     versions = installed_versions(env)
     pinned = _pinned_versions()
     for name in REPORTED:

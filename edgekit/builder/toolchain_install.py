@@ -9,7 +9,6 @@ writes the marker file that :func:`~edgekit.builder.toolchain.find_toolchain` tr
 
 from __future__ import annotations
 
-import fcntl
 import json
 import os
 import shutil
@@ -17,13 +16,12 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from datetime import datetime, timezone
 from pathlib import Path
 
 from edgekit.builder.toolchain import (ENV_NAME, INSTALL_HINT, MARKER_NAME, MARKER_SCHEMA, PINS, Toolchain, env_dir,
-                                       installed_versions, venv_python, clean_env, find_toolchain)
+                                       installed_versions, venv_python, clean_env, find_toolchain, locked)
 from edgekit.errors import BuildError
 
 #: tensorflow 2.19 ships wheels for CPython 3.9-3.12 only.
@@ -60,18 +58,6 @@ def _choose_python(python: str | os.PathLike | None) -> str:
             return found
     raise BuildError(f"no Python {supported} found for the onnx2tf environment (this is Python "
                      f"{sys.version_info[0]}.{sys.version_info[1]}); install one and pass it with --python")
-
-
-@contextmanager
-def _locked(dir_: Path) -> Iterator[None]:
-    """One installer at a time per toolchain directory."""
-    dir_.mkdir(parents=True, exist_ok=True)
-    with open(dir_ / f".{ENV_NAME}.lock", "w") as fh:
-        fcntl.flock(fh, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(fh, fcntl.LOCK_UN)
 
 
 def _run_logged(cmd: list[str], log, on_line: Callable[[str], None] | None, env=None) -> int:
@@ -118,7 +104,7 @@ def install_tflite(dir: Path | None = None, *, python: str | os.PathLike | None 
     if found is not None:
         return found
     env = env_dir(dir)
-    with _locked(env.parent):
+    with locked(env.parent, ENV_NAME):
         found = find_toolchain(dir)  # another process may have finished it meanwhile
         if found is not None:
             return found

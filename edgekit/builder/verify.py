@@ -5,7 +5,7 @@ With eval data that has labels: task accuracy of both, the drop in points and to
 ``drop <= max_accuracy_drop_pts`` and ``agreement >= min_top1_agreement``. Without labels (or without eval
 data): cosine similarity, max abs error and SNR of the outputs — the gate is ``cosine >= min_cosine`` and
 ``snr >= min_snr_db`` — and the manifest says accuracy was not verified on real data.
-TFLite artifacts are fed through ``edgekit.builder.tflite.run_tflite`` (NHWC inputs, int8 scale/zero-point).
+TFLite artifacts are fed as ``edgekit.builder.tflite.tflite_chunks`` lays them out (NHWC, int8 scale/zero-point).
 
 The gate measures the arithmetic the target runs, not this host's shortcuts. ARM int8 kernels (and TensorRT,
 and LiteRT on any CPU) accumulate int8 products exactly; onnxruntime's u8s8 kernels on x86 without VNNI do
@@ -63,6 +63,9 @@ class ArtifactCheck:
     kernels: str = ""                    # which arithmetic produced the figures (see the module doc)
     passed: bool = False
     failures: list[str] = field(default_factory=list)
+    platforms: dict = field(default_factory=dict)  # platform -> its own figures (edgekit.builder.platforms)
+    cross_platform: dict | None = None             # how far the platforms' outputs are from each other
+    figures_from: str = "host"                     # the platform whose figures these are
 
     def to_json(self) -> dict:
         d = asdict(self)
@@ -94,24 +97,44 @@ def run_model(path: Path, samples: SampleSet, *, threads: int | None = None,
               output_shapes: list[tuple] | None = None) -> tuple[list[np.ndarray], object]:
     """All samples through one model; outputs concatenated along the sample axis (exact int8 kernels)."""
     session = open_session(Path(path), threads=threads, exact_int8=True)
-    per_output: list[list[np.ndarray]] = []
     is_tflite = Path(path).suffix.lower() == ".tflite"
+    raw = (session.run(chunk) for chunk in feed_chunks(session, samples, is_tflite))
+    return stack_outputs(postprocess(session, outs, is_tflite, output_shapes) for outs in raw), session
+
+
+def feed_chunks(session, samples: SampleSet, is_tflite: bool):
+    """The feeds ``session`` takes, chunk by chunk: batches its fixed batch size accepts; for a .tflite,
+    channels last and quantized, one sample at a time (``edgekit.builder.tflite.tflite_chunks``)."""
     if is_tflite:
-        from edgekit.builder.tflite import run_tflite
+        from edgekit.builder.tflite import tflite_chunks
     for feeds in samples.batches():
-        for chunk in ([feeds] if is_tflite else _batches_for(session, feeds)):
-            outs = run_tflite(session, chunk, shapes=output_shapes) if is_tflite else session.run(chunk)
-            if not per_output:
-                per_output = [[] for _ in outs]
-            for k, y in enumerate(outs):
-                per_output[k].append(np.asarray(y))
+        yield from (tflite_chunks(session, feeds) if is_tflite else _batches_for(session, feeds))
+
+
+def postprocess(session, outs: list[np.ndarray], is_tflite: bool, output_shapes: list[tuple] | None):
+    """One chunk's raw outputs as the fp32 original gives them (a .tflite's dequantized, in ONNX order)."""
+    if not is_tflite:
+        return outs
+    from edgekit.builder.tflite import adapt_outputs
+
+    return adapt_outputs(session, outs, shapes=output_shapes)
+
+
+def stack_outputs(chunks) -> list[np.ndarray]:
+    """Per-chunk outputs joined along the sample axis, output by output."""
+    per_output: list[list[np.ndarray]] = []
+    for outs in chunks:
+        if not per_output:
+            per_output = [[] for _ in outs]
+        for k, y in enumerate(outs):
+            per_output[k].append(np.asarray(y))
     stacked = []
     for ys in per_output:
         if all(y.ndim > 0 for y in ys):
             stacked.append(np.concatenate(ys, axis=0))
         else:
             stacked.append(np.stack(ys))
-    return stacked, session
+    return stacked
 
 
 def _cosine(a: np.ndarray, b: np.ndarray) -> float:
@@ -202,7 +225,13 @@ def reference(original: Path, samples: SampleSet, cfg: VerifyConfig) -> tuple[li
 
 def check_artifact(path: Path, fmt: str, samples: SampleSet, ref: list[np.ndarray], ref_info: dict,
                    cfg: VerifyConfig, *, int8_source: Path | None = None) -> ArtifactCheck:
-    """Run ``path`` on ``samples`` and gate it against the fp32 reference.
+    """Run ``path`` on ``samples`` and gate it against the fp32 reference (see ``check_on_host``)."""
+    return check_on_host(path, fmt, samples, ref, ref_info, cfg, int8_source=int8_source)[0]
+
+
+def check_on_host(path: Path, fmt: str, samples: SampleSet, ref: list[np.ndarray], ref_info: dict,
+                  cfg: VerifyConfig, *, int8_source: Path | None = None) -> tuple[ArtifactCheck, list[np.ndarray]]:
+    """Run ``path`` on ``samples`` in this host's runtime and gate it; the check and the outputs it judged.
 
     ``int8_source`` is the QDQ model an int8 .ort was converted from: on a host whose int8 kernels saturate,
     its figures stand for the .ort's (see the module doc).
@@ -216,11 +245,11 @@ def check_artifact(path: Path, fmt: str, samples: SampleSet, ref: list[np.ndarra
         check.kernels = (f"figures of the QDQ model this .ort was converted from, at exact int8 arithmetic: this "
                          f"host's int8 kernels are {int8_kernels()['detail']}, unlike the target's; the .ort "
                          f"was load-checked and its inputs and outputs match")
-        return check
+        return check, got
     got, session = run_model(path, samples, threads=cfg.threads, output_shapes=ref_info["output_shapes"])
     check = compare(name, fmt, session, ref, got, samples.labels, cfg.tolerances, samples.count)
     check.kernels = _kernels_text(session)
-    return check
+    return check, got
 
 
 def _same_io(name: str, shipped, stand_in) -> None:

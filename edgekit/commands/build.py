@@ -39,6 +39,12 @@ def register(subparsers) -> None:
     p.add_argument("--min-agreement", type=float, metavar="FRACTION", help="override min top-1 agreement")
     p.add_argument("--min-cosine", type=float, help="override min cosine similarity")
     p.add_argument("--min-snr-db", type=float, help="override min SNR in dB")
+    p.add_argument("--verify-on", metavar="PLATFORMS", default=None,
+                   help="where to verify: host, or host,arm64 (the emulated device: `edgekit toolchain install "
+                        "arm64`); default: every platform installed")
+    p.add_argument("--on-disagreement", choices=("fail", "worst"), default="fail",
+                   help="when platforms disagree beyond the tolerances: fail the build (default) or record the "
+                        "worst platform's figures")
     p.add_argument("--exclusion-rounds", type=int, default=3,
                    help="int8 retries that keep the worst nodes in float (default 3)")
     p.add_argument("--json", action="store_true", help="print a machine-readable summary on stdout")
@@ -49,6 +55,7 @@ def register(subparsers) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from edgekit.builder.pipeline import build_model
+    from edgekit.builder.platforms import PlatformPlan, parse_verify_on
     from edgekit.builder.progress import RichProgress
 
     logging.basicConfig(level=args.log_level.upper(), stream=sys.stderr, format="%(levelname)s %(name)s: %(message)s")
@@ -57,7 +64,7 @@ def run(args: argparse.Namespace) -> int:
         "max_accuracy_drop_pts": args.max_accuracy_drop, "min_top1_agreement": args.min_agreement,
         "min_cosine": args.min_cosine, "min_snr_db": args.min_snr_db,
     }
-    kwargs = {}
+    kwargs = {"verify_on": PlatformPlan(parse_verify_on(args.verify_on), args.on_disagreement)}
     if args.no_cache:
         kwargs["cache_dir"] = None
     elif args.cache_dir is not None:

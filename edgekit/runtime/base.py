@@ -14,9 +14,13 @@ class TensorSpec:
     shape: tuple[int | str | None, ...]  # str/None for a dynamic dimension
     dtype: str                           # numpy dtype name: "float32", "int64", "int8", ...
     layout: str | None = None            # "NCHW", "NHWC" or None when not an image tensor
+    quantization: tuple[float, int] | None = None  # (scale, zero point) of a quantized tensor (LiteRT int8)
 
     def to_json(self) -> dict:
-        return {"name": self.name, "shape": list(self.shape), "dtype": self.dtype, "layout": self.layout}
+        q = None if self.quantization is None else {"scale": self.quantization[0],
+                                                     "zero_point": self.quantization[1]}
+        return {"name": self.name, "shape": list(self.shape), "dtype": self.dtype, "layout": self.layout,
+                "quantization": q}
 
 
 class Session(Protocol):

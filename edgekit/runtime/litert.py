@@ -47,7 +47,9 @@ class LiteRtSession:
     @staticmethod
     def _spec(d) -> TensorSpec:
         shape = tuple(int(x) if x > 0 else None for x in d.get("shape_signature", d["shape"]))
-        return TensorSpec(d["name"], shape, np.dtype(d["dtype"]).name, image_layout(shape, "NHWC"))
+        scale, zero = d.get("quantization", (0.0, 0))
+        quant = (float(scale), int(zero)) if scale else None
+        return TensorSpec(d["name"], shape, np.dtype(d["dtype"]).name, image_layout(shape, "NHWC"), quant)
 
     def quantization(self, name: str) -> tuple[float, int]:
         """(scale, zero_point) of an input or output; (0.0, 0) when it is float."""

@@ -51,7 +51,8 @@ def test_manifest_fields(features_cnn, targets_dir, out_dir, shared_cache):
         assert a["bytes"] == f.stat().st_size
         assert a["sha256"] == hashlib.sha256(f.read_bytes()).hexdigest()
         assert a["format"] in ("onnx", "ort", "ort-ops-config")
-    assert m["inputs"] == [{"name": "input", "shape": ["N", 1, 8, 8], "dtype": "float32", "layout": "NCHW"}]
+    assert m["inputs"] == [{"name": "input", "shape": ["N", 1, 8, 8], "dtype": "float32", "layout": "NCHW",
+                            "quantization": None}]
     assert m["outputs"][0]["name"] == "logits" and m["outputs"][0]["dtype"] == "float32"
     assert set(m["toolchain"]) >= {"onnx", "onnxruntime", "numpy", "python"}
     assert m["toolchain"]["onnxruntime"] == ort.__version__
