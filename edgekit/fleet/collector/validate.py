@@ -27,8 +27,6 @@ they refuse is refused, with their message, even if the schema would let it pass
 from __future__ import annotations
 
 import json
-import json.decoder
-import json.scanner
 import math
 import re
 import time
@@ -90,13 +88,6 @@ def _parse_float(text: str) -> float:
     if not math.isfinite(value):
         raise _NonFinite(f"number {text[:40]} overflows a double")
     return value
-
-
-_WHITESPACE = re.compile(r"[ \t\n\r]*")
-
-
-class _Irregular(Exception):
-    """Not a plain JSON object: left to the json module's decoder."""
 
 
 _JSON_STRING_RE = re.compile(r'"(?:[^"\\]|\\.)*"')
@@ -179,7 +170,6 @@ class Validator:
         self._fast_max_bytes = min(self.max_bytes, limits.MAX_STRING)
         decoder = json.JSONDecoder(parse_constant=_reject_constant, parse_float=_parse_float)
         self._decode = decoder.decode
-        self._scan_once = json.scanner.make_scanner(decoder)
 
     @property
     def checks_result_schema(self) -> bool:
@@ -194,68 +184,17 @@ class Validator:
         except Exception as exc:  # the collector must survive any input; report it as a reject
             return Rejection(topic, "internal_error", f"{type(exc).__name__}: {str(exc)[:200]}")
 
-    def _decode_envelope(self, text: str) -> tuple[object, str | None]:
-        """``json.loads(text)`` plus the exact text of the top-level object's ``body`` member (None if absent).
-
-        The top level is walked here, each member's value parsed by the json module's C scanner (with the same
-        NaN/overflow hooks), so the body's text comes for free and need not be re-encoded for storage. Anything
-        unusual (not an object, a syntax error, a non-finite number) goes to the json module's own decoder, whose
-        result or exception is returned or raised as before.
-        """
-        try:
-            ws = _WHITESPACE.match
-            pos = ws(text, 0).end()
-            if text[pos:pos + 1] != "{":
-                raise _Irregular
-            pos = ws(text, pos + 1).end()
-            doc: dict = {}
-            body_json = None
-            if text[pos:pos + 1] == "}":
-                pos += 1
-            else:
-                scan, scanstring = self._scan_once, json.decoder.scanstring
-                while True:
-                    if text[pos:pos + 1] != '"':
-                        raise _Irregular
-                    key, pos = scanstring(text, pos + 1, True)
-                    pos = ws(text, pos).end()
-                    if text[pos:pos + 1] != ":":
-                        raise _Irregular
-                    pos = ws(text, pos + 1).end()
-                    value, end = scan(text, pos)
-                    if key == "body":
-                        body_json = text[pos:end]
-                    doc[key] = value  # a repeated key: the last one wins, as with json.loads
-                    pos = ws(text, end).end()
-                    sep = text[pos:pos + 1]
-                    pos += 1
-                    if sep == "}":
-                        break
-                    if sep != ",":
-                        raise _Irregular
-                    pos = ws(text, pos).end()
-            if ws(text, pos).end() != len(text):
-                raise _Irregular
-            return doc, (body_json if "body" in doc else None)
-        except Exception:
-            return self._decode(text), None
-
     def _validate(self, topic: str, payload: bytes, received_at_s: float | None) -> Message | Rejection:
         parts = parse_topic(topic)
         if parts is None or parts.kind not in KINDS:
             return Rejection(topic, "bad_topic", "topic is not edgekit/v1/<fleet>/<device_id>/<result|telemetry|status>")
         if len(payload) > self.max_bytes:
             return Rejection(topic, "too_large", f"{len(payload)} bytes > limit {self.max_bytes}")
-        refused = None
         if self._fast_gate(payload):
             verdict = self._fast(topic, parts, payload, received_at_s)
             if verdict.__class__ is not str:
                 return verdict
-            refused = verdict
-        slow = self._slow(topic, parts, payload, received_at_s)
-        if refused is not None and slow.accepted:  # the structs are the authority
-            return Rejection(topic, "schema", refused, message_id=slow.message_id)
-        return slow
+        return self._slow(topic, parts, payload, received_at_s)
 
     def _fast_gate(self, payload: bytes) -> bool:
         """True when no size cap, depth limit or string rule can be broken by ``payload``: the structs alone
@@ -266,16 +205,23 @@ class Validator:
                 and payload.count(b"{") + payload.count(b"[") <= self.max_depth
                 and (payload.find(b"\\") < 0 or b"\\u0000" not in payload))  # find: memchr, no escapes is usual
 
-    def _fast(self, topic: str, parts, payload: bytes, received_at_s: float | None) -> Message | Rejection | str:
-        """The hot path: the Message or a Rejection, or msgspec's reason (a str) when the structs refuse."""
+    def _structs(self, payload: bytes) -> tuple[Envelope, object] | str:
+        """The envelope and its body decoded by the wire structs, or their reason (a str) for refusing."""
         try:
             env = self._envelope_struct.decode(payload)
             problem = envelope_problem(env)
             if problem is not None:
                 return problem
-            struct = self._body_structs[env.kind].decode(env.body)
+            return env, self._body_structs[env.kind].decode(env.body)
         except (msgspec.ValidationError, msgspec.DecodeError) as exc:
             return str(exc)[:200]
+
+    def _fast(self, topic: str, parts, payload: bytes, received_at_s: float | None) -> Message | Rejection | str:
+        """The hot path: the Message or a Rejection, or msgspec's reason (a str) when the structs refuse."""
+        decoded = self._structs(payload)
+        if decoded.__class__ is str:
+            return decoded
+        env, struct = decoded
         mid = env.message_id.replace("-", "")
         for field, got, want in (("fleet", env.fleet, parts.fleet), ("device_id", env.device_id, parts.device_id),
                                  ("kind", env.kind, parts.kind)):
@@ -308,7 +254,7 @@ class Validator:
         if _nesting_depth(text, self.max_depth) > self.max_depth:
             return Rejection(topic, "too_deep", f"nesting deeper than {self.max_depth} levels")
         try:
-            doc, body_json = self._decode_envelope(text)
+            doc = self._decode(text)
         except _NonFinite as exc:
             return Rejection(topic, "non_finite", str(exc))
         except RecursionError:
@@ -340,8 +286,8 @@ class Validator:
             if doc[field] != want:
                 return Rejection(topic, "topic_mismatch",
                                  f"payload {field} {str(doc[field])[:64]!r} != topic {field} {want!r}", message_id=mid)
-        try:  # the schema said yes: the structs, the authority, must agree (they give the figures)
-            struct = msgspec.convert(doc["body"], BODIES[doc["kind"]])
-        except msgspec.ValidationError as exc:
-            return Rejection(topic, "schema", f"body: {str(exc)[:200]}", message_id=mid)
-        return self._message(topic, doc, struct, mid, payload, received_at_s, body_json)
+        decoded = self._structs(payload)  # the schema said yes: the structs, the authority, must agree
+        if decoded.__class__ is str:
+            return Rejection(topic, "schema", decoded, message_id=mid)
+        env, struct = decoded
+        return self._message(topic, doc, struct, mid, payload, received_at_s, bytes(env.body).decode("utf-8"))

@@ -174,3 +174,18 @@ def test_fast_status_check_agrees_with_jsonschema(value, extra):
     body = _mutated(GOOD_STATUS, "body.state", value)["body"]
     body.update(extra)
     _agrees(V._bodies["status"], body)
+
+
+def test_the_structs_decide_on_both_paths():
+    """schema_version 1.0 passes the schema's const 1 but not the struct's Literal[1]: refused whether the message
+    is small (the structs' hot path) or too large for it (the ordered checks)."""
+    small = envelope("telemetry", "dev-1", 1, telemetry_body())
+    extra = {f"note_{i}": "y" * 100 for i in range(50)}  # extra members: the telemetry schema allows them
+    large = envelope("telemetry", "dev-1", 1, {**telemetry_body(), **extra})
+    for doc in (small, large):
+        payload = json.dumps(doc).encode()
+        assert V.validate(topic_of(doc), payload).accepted
+        doc = {**doc, "schema_version": 1.0}
+        verdict = V.validate(topic_of(doc), json.dumps(doc).encode())
+        assert not verdict.accepted and verdict.reason == "schema", verdict
+    assert len(json.dumps(large)) > 4096
