@@ -23,7 +23,6 @@ DEFAULT_CATALOG = MODELS_DIR / "catalog.toml"
 
 _NAME = r"^[a-z0-9][a-z0-9._-]*$"
 _SHA256 = r"^[0-9a-f]{64}$"
-_DOTTED = r"^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)+$"
 
 
 class _Strict(BaseModel):
@@ -48,14 +47,16 @@ class TensorDecl(_Strict):
 
 
 class ExportRecipe(_Strict):
-    """How a non-ONNX file (PyTorch weights) becomes ONNX after the download."""
+    """How a non-ONNX file (PyTorch weights) becomes ONNX after the download.
 
-    exporter: Literal["torch-legacy"] = Field(description="torch.onnx.export(..., dynamo=False)")
-    code_package: str = Field(pattern=_NAME, description="PyPI package with the model code")
-    code_version: str = Field(min_length=1)
-    code_license: str = Field(min_length=1)
-    code_wheel_sha256: str = Field(pattern=_SHA256, description="sha256 of the code wheel file")
-    builder: str = Field(pattern=_DOTTED, description="module.Class.method(architecture, weights_path=...)")
+    edgekit builds the graph itself from the weights, with numpy and onnx only (no framework):
+    ``builder`` names the function in ``edgekit.models``,
+    ``builder(weights_path, architecture, opset=, ir_version=, input_name=, output_name=)``.
+    """
+
+    exporter: Literal["edgekit"]
+    builder: str = Field(pattern=r"^edgekit\.models\.[a-z_]+\.[a-z_]+$",
+                         description="module.function in edgekit.models that builds the graph")
     architecture: str = Field(min_length=1)
     opset: int = Field(ge=7, le=23)
     ir_version: int = Field(ge=3, le=11)

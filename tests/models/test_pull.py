@@ -139,7 +139,7 @@ def test_cli_errors_are_one_line_and_nonzero(tmp_path, capsys):
 
 
 def test_pull_ignores_look_alike_packages_in_the_working_directory(tmp_path, monkeypatch):
-    """`python -m pip` (and the export child) used to import a folder named pip/edgekit from the cwd."""
+    """`python -m pip` used to import a folder named pip/edgekit from the cwd."""
     for name in ("pip", "edgekit"):
         (tmp_path / "cwd" / name).mkdir(parents=True)
         (tmp_path / "cwd" / name / "__init__.py").write_text(f"raise SystemExit('the wrong {name}')\n")
