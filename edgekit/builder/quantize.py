@@ -80,6 +80,36 @@ def choose_int8_mode(model: onnx.ModelProto) -> str:
     return "dynamic" if any(ops[o] for o in MATMUL_OPS) else "static"
 
 
+def first_layers(model: onnx.ModelProto) -> list[str]:
+    """The first Conv/ConvTranspose/MatMul/Gemm node on each graph input (through shape and elementwise nodes).
+
+    Its error travels through the whole network, so it is the usual first candidate to keep in float.
+    """
+    compute = CONV_OPS | MATMUL_OPS
+    consumers: dict[str, list] = {}
+    for n in model.graph.node:
+        for i in n.input:
+            consumers.setdefault(i, []).append(n)
+    initializers = {t.name for t in model.graph.initializer}
+    found: list[str] = []
+    for inp in model.graph.input:
+        if inp.name in initializers:
+            continue
+        seen: set[int] = set()
+        frontier = list(consumers.get(inp.name, []))
+        while frontier:
+            n = frontier.pop(0)
+            if id(n) in seen:
+                continue
+            seen.add(id(n))
+            if n.op_type in compute:
+                if n.name and n.name not in found:
+                    found.append(n.name)
+                continue
+            frontier.extend(c for o in n.output for c in consumers.get(o, []))
+    return found
+
+
 def calibration_reader(samples: SampleSet, max_batch: int = 32):
     """An onnxruntime CalibrationDataReader over ``samples`` (one pass), ``max_batch`` samples per run."""
     from onnxruntime.quantization import CalibrationDataReader

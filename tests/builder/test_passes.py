@@ -80,3 +80,23 @@ def test_fp16_keeps_float_io(tmp_path, features_cnn):
     ref = ort.InferenceSession(str(features_cnn[0])).run(None, {"input": x})[0]
     got = ort.InferenceSession(str(q)).run(None, {"input": x})[0]
     assert got.dtype == np.float32 and np.max(np.abs(got - ref)) < 1e-2
+
+
+def test_first_layers_are_found_through_shape_nodes_on_every_input():
+    from onnx import TensorProto, helper, numpy_helper
+
+    w = numpy_helper.from_array(np.ones((4, 3, 1, 1), np.float32), "w")
+    m = np.ones((8, 2), np.float32)
+    g = helper.make_graph(
+        [helper.make_node("Transpose", ["image"], ["t"], perm=[0, 3, 1, 2], name="to_nchw"),
+         helper.make_node("Conv", ["t", "w"], ["c"], name="stem"),
+         helper.make_node("Conv", ["c", "w2"], ["c2"], name="second"),
+         helper.make_node("MatMul", ["extra", "m"], ["e"], name="side_mm"),
+         helper.make_node("Identity", ["c2"], ["out"], name="id")],
+        "g",
+        [helper.make_tensor_value_info("image", TensorProto.FLOAT, [1, 5, 5, 3]),
+         helper.make_tensor_value_info("extra", TensorProto.FLOAT, [1, 8])],
+        [helper.make_tensor_value_info("out", TensorProto.FLOAT, None),
+         helper.make_tensor_value_info("e", TensorProto.FLOAT, None)],
+        initializer=[w, numpy_helper.from_array(np.ones((4, 4, 1, 1), np.float32), "w2"), numpy_helper.from_array(m, "m")])
+    assert quantize.first_layers(helper.make_model(g)) == ["stem", "side_mm"]
