@@ -1,0 +1,67 @@
+"""``edgekit bench --emulate arm64``: the bench's loop in the emulated root's runtime, labelled emulated throughout."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from edgekit.bench.emulated import EMULATED_SOURCE, is_emulated, run_emulated_bench
+from edgekit.bench.settings import BenchSettings
+from edgekit.commands.main import main
+
+REPO = Path(__file__).resolve().parents[2]
+DIGITS = REPO / "models" / "digits_cnn.onnx"
+
+
+def _ours(root_tmp: Path) -> set[str]:
+    return {p.name for p in root_tmp.glob("edgekit-*")}
+
+
+def test_emulated_bench_times_the_roots_runtime_and_says_it_is_no_device_figure(arm64):
+    before = _ours(arm64.root / "tmp")
+    doc = run_emulated_bench(DIGITS, BenchSettings(iterations=25, warmup_s=0.2, target="rpi5",
+                                                   device_id="virtual-pi"))
+    assert is_emulated(doc) and doc["latency"]["source"] == EMULATED_SOURCE
+    assert doc["latency"]["count"] == 25 and doc["latency"]["p50_ms"] > 0
+    # the root's own runtime ran it, on aarch64, as the Pi 5's core
+    assert doc["device"]["arch"] == "aarch64" and doc["device"]["id"] == "virtual-pi"
+    assert "cortex-a76" in doc["device"]["cpu"] and "qemu-user" in doc["device"]["cpu"]
+    assert "emulated" in doc["device"]["os"] and "Debian" in doc["device"]["os"]
+    assert doc["runtime"]["name"] == "onnxruntime"
+    assert doc["runtime"]["version"] == arm64.versions["onnxruntime"]
+    assert doc["device"]["runtimes"]["qemu"] == arm64.versions["qemu"]
+    # no power sensor and no power model in an emulated device: no figure rather than the host's
+    assert doc["power"] is None and doc["energy"] is None and doc["battery"] is None
+    flags = {f["code"]: f for f in doc["validity"]["flags"]}
+    assert flags["emulated"]["severity"] == "invalid" and "not the device's" in flags["emulated"]["message"]
+    assert not doc["validity"]["energy_valid"]
+    assert doc["settings"]["power"] == "none" and doc["settings"]["idle_s"] == 0.0
+    assert _ours(arm64.root / "tmp") <= before  # the run's private directory is gone
+
+
+def test_emulated_cli_prints_the_label_and_writes_the_document(arm64, tmp_path, capsys):
+    out = tmp_path / "r.json"
+    rc = main(["bench", str(DIGITS), "--emulate", "arm64", "--iterations", "10", "--warmup", "0",
+               "--target", "rpi5", "--out", str(out)])
+    assert rc == 0
+    text = capsys.readouterr().out
+    assert "EMULATED" in text and "NOT the device's latency" in text
+    doc = json.loads(out.read_text())
+    assert is_emulated(doc) and doc["latency"]["count"] == 10
+
+
+def test_without_the_root_the_error_names_the_install_command(tmp_path, monkeypatch, capsys):
+    monkeypatch.setenv("EDGEKIT_TOOLCHAIN_DIR", str(tmp_path / "none"))
+    rc = main(["bench", str(DIGITS), "--emulate", "arm64", "--iterations", "1"])
+    err = capsys.readouterr().err.strip()
+    assert rc != 0 and len(err.splitlines()) == 1
+    assert "not installed" in err and "edgekit toolchain install arm64" in err
+
+
+@pytest.mark.parametrize("extra", [["--power", "rapl"], ["--adb-serial", "X"]])
+def test_power_options_are_refused_in_one_line(extra, capsys):
+    rc = main(["bench", str(DIGITS), "--emulate", "arm64", "--iterations", "1", *extra])
+    err = capsys.readouterr().err.strip()
+    assert rc != 0 and len(err.splitlines()) == 1 and "no power sensor" in err and "--emulate arm64" in err
