@@ -27,6 +27,7 @@ from edgekit.bench.artifact import resolve_artifact
 from edgekit.bench.device import os_name
 from edgekit.bench.inputs import generated_feeds, npz_feeds
 from edgekit.bench.loop import LoopResult
+from edgekit.bench.provenance import EMULATED_SOURCE
 from edgekit.bench.settings import BenchSettings
 from edgekit.bench.stats import latency_stats
 from edgekit.bench.validity import Flag
@@ -34,20 +35,12 @@ from edgekit.bench.validity import evaluate as evaluate_validity
 from edgekit.bench.window import load_target
 from edgekit.errors import ConfigError, EdgekitError
 
-#: ``latency.source`` of an emulated run: who timed it (qemu-user on the host, not the device)
-EMULATED_SOURCE = "emulated-arm64"
 PLATFORMS = ("arm64",)
 _HERE = Path(__file__).resolve().parent
 RUNNER = _HERE / "emulated_bench.py"
 #: the pure-Python parts of edgekit the runner imports inside the root
 LOOP = _HERE / "loop.py"
 OPENER = _HERE.parent / "builder" / "emulated_runner.py"
-
-
-def is_emulated(doc: dict) -> bool:
-    """Whether a result document came from an emulated device (its latency is not a device figure)."""
-    lat = doc.get("latency") if isinstance(doc, dict) else None
-    return isinstance(lat, dict) and lat.get("source") == EMULATED_SOURCE
 
 
 def check_settings(s: BenchSettings, platform_name: str) -> None:

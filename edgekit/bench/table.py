@@ -5,7 +5,7 @@ from __future__ import annotations
 from rich.console import Console
 from rich.table import Table
 
-from edgekit.bench.emulated import is_emulated
+from edgekit.bench.provenance import is_emulated
 
 
 def _f(x, fmt: str = ".3f", unit: str = "") -> str:

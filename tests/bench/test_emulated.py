@@ -7,7 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from edgekit.bench.emulated import EMULATED_SOURCE, is_emulated, run_emulated_bench
+from edgekit.bench.emulated import run_emulated_bench
+from edgekit.bench.provenance import EMULATED_SOURCE, is_emulated
 from edgekit.bench.settings import BenchSettings
 from edgekit.commands.main import main
 
