@@ -3,6 +3,11 @@
 from __future__ import annotations
 
 import json
+import os
+import signal
+import subprocess
+import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -17,7 +22,8 @@ DIGITS = REPO / "models" / "digits_cnn.onnx"
 
 
 def _ours(root_tmp: Path) -> set[str]:
-    return {p.name for p in root_tmp.glob("edgekit-*")}
+    """The emulated bench's run directories (other runs in the root, e.g. a build's, hold no emulated_bench.py)."""
+    return {p.name for p in root_tmp.glob("edgekit-*") if (p / "emulated_bench.py").exists()}
 
 
 def test_emulated_bench_times_the_roots_runtime_and_says_it_is_no_device_figure(arm64):
@@ -66,3 +72,44 @@ def test_power_options_are_refused_in_one_line(extra, capsys):
     rc = main(["bench", str(DIGITS), "--emulate", "arm64", "--iterations", "1", *extra])
     err = capsys.readouterr().err.strip()
     assert rc != 0 and len(err.splitlines()) == 1 and "no power sensor" in err and "--emulate arm64" in err
+
+
+@pytest.mark.slow
+def test_sigterm_during_the_emulated_bench_leaves_nothing(arm64, tmp_path):
+    """Our run's private directory (the one holding emulated_bench.py) is gone, and so is the emulated process."""
+    env = {**os.environ, "PYTHONPATH": str(REPO)}
+    tmp = arm64.root / "tmp"
+
+    def ours() -> set[Path]:
+        return {p for p in tmp.glob("edgekit-*") if (p / "emulated_bench.py").exists() and (p / "request.json")
+                .exists() and json.loads((p / "request.json").read_text()).get("duration_s") == 120}
+
+    proc = subprocess.Popen([sys.executable, "-m", "edgekit", "bench", str(DIGITS), "--emulate", "arm64",
+                             "--duration", "120", "--warmup", "0"],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env, cwd=tmp_path)
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline and not ours():
+        assert proc.poll() is None, proc.stderr.read().decode()[-2000:]
+        time.sleep(0.05)
+    seen = ours()
+    assert seen, "the bench never reached the emulated run"
+    time.sleep(1.0)  # the emulated loop is running
+    proc.send_signal(signal.SIGTERM)
+    _, err = proc.communicate(timeout=60)
+    assert proc.returncode == 143 and "stopped by SIGTERM" in err.decode()
+    assert not any(p.exists() for p in seen)
+    names = [p.name for p in seen]
+    time.sleep(0.5)
+    left = [c for c in _cmdlines() if any(n in c for n in names)]
+    assert not left, left  # the emulated python went with the bench
+    assert not [ln for ln in Path("/proc/self/mounts").read_text().splitlines() if str(arm64.root) in ln]
+
+
+def _cmdlines() -> list[str]:
+    out = []
+    for p in Path("/proc").glob("[0-9]*/cmdline"):
+        try:
+            out.append(p.read_bytes().replace(b"\0", b" ").decode(errors="replace"))
+        except OSError:
+            pass
+    return out
