@@ -113,7 +113,9 @@ def run(args) -> int:
         if args.out is not None:
             print(f"result written to {args.out}")
     if reporter is not None:
-        outcome = reporter.report_result(broker, doc, fleet=args.fleet, device_id=args.device_id,
+        # an emulated device is not this host: it reports under the result's own device id
+        device_id = args.device_id or (doc["device"]["id"] if args.emulate else None)
+        outcome = reporter.report_result(broker, doc, fleet=args.fleet, device_id=device_id,
                                          spool_path=args.spool, timeout_s=args.report_timeout,
                                          store_id=args.store_id)
         print(outcome.summary(), file=sys.stderr)

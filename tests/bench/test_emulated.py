@@ -59,6 +59,21 @@ def test_emulated_cli_prints_the_label_and_writes_the_document(arm64, tmp_path, 
     assert is_emulated(doc) and doc["latency"]["count"] == 10
 
 
+def test_report_goes_out_under_the_emulated_devices_id_not_the_hosts(arm64, mosquitto, tmp_path, capsys):
+    """No collector listens: the result stays spooled, unconfirmed (exit 3), under <host>-emulated-arm64."""
+    import socket
+    import sqlite3
+
+    spool = tmp_path / "spool.db"
+    rc = main(["bench", str(DIGITS), "--emulate", "arm64", "--iterations", "5", "--warmup", "0", "--target", "rpi5",
+               "--report", mosquitto.url, "--report-timeout", "2", "--spool", str(spool), "--fleet", "lab"])
+    assert rc == 3, capsys.readouterr().err
+    with sqlite3.connect(spool) as db:
+        rows = db.execute("SELECT device_id, kind, payload FROM outbox").fetchall()
+    assert [(d, k) for d, k, _ in rows] == [(f"{socket.gethostname()}-emulated-arm64", "result")]
+    assert is_emulated(json.loads(rows[0][2])["body"])
+
+
 def test_without_the_root_the_error_names_the_install_command(tmp_path, monkeypatch, capsys):
     monkeypatch.setenv("EDGEKIT_TOOLCHAIN_DIR", str(tmp_path / "none"))
     rc = main(["bench", str(DIGITS), "--emulate", "arm64", "--iterations", "1"])
