@@ -114,7 +114,7 @@ def run_emulated_bench(path: Path | str, settings: BenchSettings | None = None, 
 
 def emulated_flag(platform_name: str, cpu: str) -> Flag:
     return Flag("emulated", "invalid",
-                f"emulated {platform_name} device ({cpu} under qemu-user on {platform.machine()}): the outputs "
+                f"emulated {platform_name} device (qemu-user, CPU model {cpu}, on {platform.machine()}): the outputs "
                 "are the device runtime's, the latency is emulated time, not the device's; no power or energy; "
                 "bench on the device itself for those")
 
