@@ -5,6 +5,8 @@ from __future__ import annotations
 from rich.console import Console
 from rich.table import Table
 
+from edgekit.bench.provenance import is_emulated
+
 
 def _f(x, fmt: str = ".3f", unit: str = "") -> str:
     return "—" if x is None else f"{x:{fmt}}{unit}"
@@ -30,6 +32,8 @@ def result_table(doc: dict) -> Table:
     t.add_column("value", justify="right")
     t.add_column("how it was measured")
     timing = f"{lat.get('source', 'edgekit')} timer, {lat['count']} inferences in {lat['window_s']:.1f} s, warm-up excluded"
+    if is_emulated(doc):
+        timing = f"EMULATED (qemu-user on this host), NOT the device's latency; {timing}"
     t.add_row("runtime", f"{rt['name']} {rt['version']}", "providers that ran: " + ", ".join(rt["providers"]))
     t.add_row("first inference", _f(lat["first_inference_ms"], ".2f", " ms"), "first call after load, not in the stats")
     for key, label in (("mean_ms", "latency mean"), ("std_ms", "latency std"), ("min_ms", "latency min"),

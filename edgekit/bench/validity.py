@@ -17,7 +17,8 @@ MAX_UNCERTAINTY_FRAC = 0.10
 
 CODES = ("window_short", "sparse_sampling", "estimated_source", "no_power_sensor", "throttled", "idle_drift",
          "no_idle_baseline", "window_not_covered", "high_uncertainty", "missed_deadlines", "provider_fallback",
-         "samples_decimated", "sampler_late", "implausible_readings", "sensor_gap", "undersampled")
+         "samples_decimated", "sampler_late", "implausible_readings", "sensor_gap", "undersampled",
+         "emulated")
 #: More than this share of readings implausible, or of the window in gaps: the energy figure is invalid.
 MAX_BAD_FRAC = 0.05
 

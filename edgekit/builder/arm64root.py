@@ -105,10 +105,11 @@ def root_command(root: Path, argv: list[str]) -> list[str]:
 
 def root_env(cpu: str = "max") -> dict[str, str]:
     """The environment inside the root: nothing of the host's pip or Python settings (their find-links and
-    index paths do not exist there), the qemu CPU model."""
+    index paths do not exist there), the qemu CPU model, onnxruntime's telemetry off (as edgekit sets it on the
+    host)."""
     return {"PATH": "/usr/local/bin:/usr/bin:/bin:/usr/sbin:/sbin", "HOME": "/root", "LANG": "C.UTF-8",
             "PYTHONNOUSERSITE": "1", "PIP_CONFIG_FILE": os.devnull, "PIP_DISABLE_PIP_VERSION_CHECK": "1",
-            "QEMU_CPU": cpu}
+            "QEMU_CPU": cpu, "ORT_DISABLE_TELEMETRY": "1"}  # onnxruntime's session file: nothing left in /tmp
 
 
 def last_line(text: str) -> str:

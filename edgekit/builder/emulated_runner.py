@@ -51,11 +51,16 @@ def _litert(path, threads):
     return run, "litert", "litert " + str(getattr(ai_edge_litert, "__version__", "unknown")), ["cpu"]
 
 
+def open_model(path, fmt, threads):
+    """(run(feeds by input name) -> outputs, runtime, version, providers) for a .tflite (LiteRT) or an
+    .onnx/.ort (onnxruntime); ``edgekit/bench/emulated_bench.py`` opens its model with it too."""
+    return (_litert if fmt == "tflite" else _ort)(path, threads)
+
+
 def main(workdir):
     work = Path(workdir)
     req = json.loads((work / "request.json").read_text())
-    opener = _litert if req["format"] == "tflite" else _ort
-    run, runtime, version, providers = opener(work / req["model"], req.get("threads"))
+    run, runtime, version, providers = open_model(work / req["model"], req["format"], req.get("threads"))
     feeds = np.load(work / "feeds.npz")
     outputs = {}
     started = time.monotonic()

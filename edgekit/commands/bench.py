@@ -38,6 +38,9 @@ def register(subparsers) -> None:
     p.add_argument("--sysfs-root", type=Path, metavar="DIR",
                    help="read /sys from DIR (also EDGEKIT_SYSFS_ROOT), e.g. a container's mount of the host /sys")
     p.add_argument("--target", metavar="NAME", help="target profile (default: the manifest's)")
+    p.add_argument("--emulate", choices=("arm64",), metavar="PLATFORM",
+                   help="run in the emulated device (arm64: `edgekit toolchain install arm64`); its runtime's "
+                        "outputs, emulated latency (not a device figure), no power or energy")
     p.add_argument("--input", type=Path, metavar="FILE.npz", help="real inputs, keys = input names (cycled)")
     p.add_argument("--device-id", metavar="ID", help="device id in the result (default: host name)")
     p.add_argument("--out", type=Path, metavar="FILE", help="write the result document here")
@@ -92,7 +95,12 @@ def run(args) -> int:
             check_store_id(args.store_id)
     if args.out is not None and not args.out.parent.resolve().is_dir():
         raise ConfigError(f"--out {args.out}: directory {args.out.parent} does not exist; create it first")
-    doc = run_bench(args.path, settings_from_args(args))
+    if args.emulate:
+        from edgekit.bench.emulated import run_emulated_bench
+
+        doc = run_emulated_bench(args.path, settings_from_args(args), platform_name=args.emulate)
+    else:
+        doc = run_bench(args.path, settings_from_args(args))
     if args.out is not None:
         resultdoc.write(doc, args.out)
     if args.json:
@@ -105,7 +113,9 @@ def run(args) -> int:
         if args.out is not None:
             print(f"result written to {args.out}")
     if reporter is not None:
-        outcome = reporter.report_result(broker, doc, fleet=args.fleet, device_id=args.device_id,
+        # an emulated device is not this host: it reports under the result's own device id
+        device_id = args.device_id or (doc["device"]["id"] if args.emulate else None)
+        outcome = reporter.report_result(broker, doc, fleet=args.fleet, device_id=device_id,
                                          spool_path=args.spool, timeout_s=args.report_timeout,
                                          store_id=args.store_id)
         print(outcome.summary(), file=sys.stderr)

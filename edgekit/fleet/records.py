@@ -17,6 +17,7 @@ from typing import Any
 import msgspec
 from msgspec import UNSET, Struct
 
+from edgekit.bench.provenance import EMULATED_SOURCE
 from edgekit.fleet.structs import BODIES, ResultBody, TelemetryBody
 from edgekit.fleet.structs.result import Artifact
 
@@ -156,11 +157,13 @@ def result_figures(body: ResultBody, target: str | None = None) -> ResultFigures
     if target is None:
         target = body.device.target
     latency, power, energy, thermal, battery = body.latency, body.power, body.energy, body.thermal, body.battery
+    # an emulated device's time is qemu's, not a device latency: it stays in the document, out of the figures
+    device_time = latency.source != EMULATED_SOURCE
     return ResultFigures(
         model=model_name(body.artifact, target),
         precision=body.artifact.precision,
-        latency_ms_p50=latency.p50_ms,
-        latency_ms_p99=latency.p99_ms,
+        latency_ms_p50=latency.p50_ms if device_time else None,
+        latency_ms_p99=latency.p99_ms if device_time else None,
         power_w_avg=_at_least(power.avg_w, "power.avg_w", 0.0) if power else None,
         power_w_peak=_at_least(power.peak_w, "power.peak_w", 0.0) if power else None,
         energy_mj_per_inference=(_at_least(energy.total_mj_per_inference, "energy.total_mj_per_inference", 0.0)

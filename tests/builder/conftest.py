@@ -79,16 +79,3 @@ def digits_files():
     if not model.is_file():
         pytest.skip("models/digits_cnn.onnx not committed yet")
     return model, MODELS / "digits_calib.npz", MODELS / "digits_eval.npz"
-
-
-
-
-@pytest.fixture(scope="session")
-def arm64():
-    """The emulated arm64 root in the default toolchain directory; skipped, saying why, where it is not installed."""
-    from edgekit.builder.arm64root import find_arm64
-
-    found = find_arm64()
-    if found is None:
-        pytest.skip("the emulated arm64 root is not installed (`edgekit toolchain install arm64`, as root)")
-    return found

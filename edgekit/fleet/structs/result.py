@@ -213,7 +213,7 @@ FlagCode = Literal[
     "window_short", "sparse_sampling", "estimated_source", "no_power_sensor", "throttled", "idle_drift",
     "no_idle_baseline", "window_not_covered", "high_uncertainty", "missed_deadlines", "provider_fallback",
     "samples_decimated", "sampler_late", "charging", "battery_unknown", "implausible_readings", "sensor_gap",
-    "undersampled",
+    "undersampled", "emulated",
 ]
 
 
