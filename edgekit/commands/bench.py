@@ -7,7 +7,6 @@ import os
 import sys
 from pathlib import Path
 
-from edgekit.bench import result as resultdoc
 from edgekit.bench.settings import DEFAULT_DURATION_S, DEFAULT_IDLE_S, DEFAULT_WARMUP_S, BenchSettings
 from edgekit.errors import ConfigError, EdgekitError
 from edgekit.sensors.detect import KINDS as POWER_KINDS
@@ -102,6 +101,8 @@ def run(args) -> int:
     else:
         doc = run_bench(args.path, settings_from_args(args))
     if args.out is not None:
+        from edgekit.bench import result as resultdoc  # jsonschema: only when a result is written
+
         resultdoc.write(doc, args.out)
     if args.json:
         json.dump(doc, sys.stdout, indent=2)

@@ -7,9 +7,10 @@ import re
 import sys
 from pathlib import Path
 
-from edgekit.models.bundled import bundled_models
-from edgekit.models.catalog import MODELS_DIR, load_catalog
-from edgekit.models.pull import cached_path, default_cache_dir, pull
+
+
+# the model code (pydantic, the catalog) is imported when a models command runs, not for every edgekit call
+CACHE_HELP = "model cache (default $XDG_CACHE_HOME/edgekit/models, else ~/.cache/edgekit/models)"
 
 
 def register(sub) -> None:
@@ -18,13 +19,13 @@ def register(sub) -> None:
 
     lp = msub.add_parser("list", help="list bundled and catalog models")
     lp.add_argument("--json", action="store_true", help="print the list as JSON")
-    lp.add_argument("--cache-dir", type=Path, default=None, help=f"model cache (default {default_cache_dir()})")
+    lp.add_argument("--cache-dir", type=Path, default=None, help=CACHE_HELP)
     lp.add_argument("--catalog", type=Path, default=None, help="read this catalog.toml instead of models/catalog.toml")
     lp.set_defaults(func=run_list)
 
     pp = msub.add_parser("pull", help="download a catalog model, verify its sha256, cache it; prints its path")
     pp.add_argument("name", metavar="NAME", help="model name (see `edgekit models list`)")
-    pp.add_argument("--cache-dir", type=Path, default=None, help=f"model cache (default {default_cache_dir()})")
+    pp.add_argument("--cache-dir", type=Path, default=None, help=CACHE_HELP)
     pp.add_argument("--catalog", type=Path, default=None, help="read this catalog.toml instead of models/catalog.toml")
     pp.add_argument("--json", action="store_true", help="print a JSON summary")
     pp.set_defaults(func=run_pull)
@@ -33,6 +34,10 @@ def register(sub) -> None:
 
 
 def _rows(args) -> list[dict]:
+    from edgekit.models.bundled import bundled_models
+    from edgekit.models.catalog import MODELS_DIR, load_catalog
+    from edgekit.models.pull import cached_path
+
     rows = []
     for b in bundled_models().values():
         rows.append({
@@ -87,6 +92,8 @@ def run_list(args) -> int:
 
 
 def run_pull(args) -> int:
+    from edgekit.models.pull import pull
+
     def log(msg: str) -> None:
         print(f"edgekit: {msg}", file=sys.stderr)
 

@@ -5,8 +5,6 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from edgekit.targets import ALIASES, list_targets
-
 
 def register(sub) -> None:
     p = sub.add_parser("targets", help="list target device profiles")
@@ -18,6 +16,8 @@ def register(sub) -> None:
 
 
 def run(args) -> int:
+    from edgekit.targets import ALIASES, list_targets  # pydantic: only when this command runs
+
     targets = list_targets(args.targets_dir)
     if args.json:
         print(json.dumps([t.model_dump(mode="json") for t in targets], indent=2))
