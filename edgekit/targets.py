@@ -92,9 +92,14 @@ class Target(_Strict):
     power_sensor: PowerSensor
     estimate: Estimate
     tolerances: Tolerances = Tolerances()
+    verify_requires: tuple[Literal["arm64"], ...] = Field(
+        default=(), description="platforms every build must be verified on besides the host (arm64: the emulated "
+                                "device runtime of `edgekit toolchain install arm64`); a build without them fails")
 
     @model_validator(mode="after")
     def _consistent(self) -> "Target":
+        if self.verify_requires and self.arch != "aarch64":
+            raise ValueError("verify_requires = ['arm64'] needs arch = 'aarch64'")
         for p in self.preferred_precisions:
             if p not in self.precisions:
                 raise ValueError(f"preferred precision {p!r} is not in precisions")

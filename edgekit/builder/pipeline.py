@@ -75,7 +75,9 @@ class _Build:
         self.loaded: Path | None = None
         self.optimized: Path | None = None
         self.notes: list[str] = []
-        self.verifier = platforms.Verifier(plan or platforms.PlatformPlan(), target, self.notes)
+        plan = plan or platforms.PlatformPlan()
+        plan.require(target)
+        self.verifier = platforms.Verifier(plan, target, self.notes)
         self.specs: list = []
         self._calibration: SampleSet | None = None
         self.int4_block_size = int4.DEFAULT_BLOCK_SIZE

@@ -75,6 +75,18 @@ class PlatformPlan:
             return ["host"]
         return ["host", "arm64"] if self.verify_on is None or "arm64" in self.verify_on else ["host"]
 
+    def require(self, target: Target) -> None:
+        """A target whose profile lists ``verify_requires`` is not built without those platforms (one line why)."""
+        missing = [p for p in target.verify_requires if p not in self.platforms_for(target)]
+        if not missing:
+            return
+        if self.verify_on is not None and "arm64" not in self.verify_on:
+            fix = "drop --verify-on host (or pass --verify-on host,arm64)"
+        else:
+            fix = self.why_not_arm64 or INSTALL_HINT
+        raise ConfigError(f"{target.name} must be verified in its own runtime ({', '.join(missing)}, its profile's "
+                          f"verify_requires), and it cannot be here: {fix}")
+
     def describe(self, target: Target) -> dict:
         """The manifest's account of where the artifacts were verified."""
         names = self.platforms_for(target)

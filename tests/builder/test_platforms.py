@@ -123,6 +123,36 @@ def test_cli_refuses_an_arm64_that_is_not_there(tmp_path):
     assert not (tmp_path / "out").exists()
 
 
+def _requiring_profile(tmp_path) -> Path:
+    from buildkit import write_profile
+
+    d = tmp_path / "targets"
+    d.mkdir()
+    write_profile(d, "test-pi-arm", extra='verify_requires = ["arm64"]', formats='["onnx"]')
+    return d
+
+
+def test_a_profile_that_requires_arm64_is_not_built_without_it(tmp_path):
+    targets = _requiring_profile(tmp_path)
+    for plan, fix in ((PlatformPlan(toolchain_dir=tmp_path / "none"), "edgekit toolchain install arm64"),
+                      (PlatformPlan(("host",)), "drop --verify-on host")):
+        with pytest.raises(ConfigError) as err:
+            build_model(MODELS / "digits_cnn.onnx", "test-pi-arm", precision="fp32", out_dir=tmp_path / "out",
+                        targets_dir=targets, cache_dir=None, verify_on=plan)
+        msg = str(err.value)
+        assert msg.startswith("test-pi-arm must be verified in its own runtime (arm64") and fix in msg, msg
+        assert "\n" not in msg
+    assert not (tmp_path / "out").exists()
+    from buildkit import write_profile
+
+    from edgekit.targets import load_target_file
+
+    bad = write_profile(targets, "test-x86-arm", extra='verify_requires = ["arm64"]')
+    bad.write_text(bad.read_text().replace('arch = "aarch64"', 'arch = "x86_64"'))
+    with pytest.raises(ConfigError, match="verify_requires"):  # an x86 profile cannot ask for the ARM runtime
+        load_target_file(bad)
+
+
 # --- with the emulated root -----------------------------------------------------------------
 
 INDEPENDENT = r'''
@@ -143,6 +173,13 @@ print(json.dumps({"accuracy": float(np.mean(ort_out.argmax(1) == labels)),
 
 
 @pytest.mark.slow
+def test_a_profile_that_requires_arm64_builds_where_it_is_installed(arm64, tmp_path):
+    r = build_model(MODELS / "digits_cnn.onnx", "test-pi-arm", precision="fp32", out_dir=tmp_path / "out",
+                    targets_dir=_requiring_profile(tmp_path), cache_dir=None,
+                    eval_data=MODELS / "digits_eval.npz")
+    assert [p["name"] for p in r.manifest["verification"]["platforms"]] == ["host", "arm64"]
+
+
 def test_digits_for_rpi5_arm64_figures_equal_an_independent_run(arm64, tmp_path):
     r = build_model(MODELS / "digits_cnn.onnx", "rpi5", calibration=MODELS / "digits_calib.npz",
                     eval_data=MODELS / "digits_eval.npz", out_dir=tmp_path / "out", cache_dir=None)
