@@ -190,9 +190,7 @@ def compare(artifact: str, fmt: str, session, ref: list[np.ndarray], got: list[n
     if check.accuracy_drop_pts is not None:
         check.gated_on = "accuracy"
         if check.accuracy_drop_pts > tol.max_accuracy_drop_pts + 1e-9:
-            check.failures.append(
-                f"accuracy drop {check.accuracy_drop_pts:.2f} pts > {tol.max_accuracy_drop_pts:g} pts "
-                f"({check.accuracy_fp32:.4f} -> {check.accuracy:.4f})")
+            check.failures.append(_drop_failure(check, len(p_ref), tol.max_accuracy_drop_pts))
         if check.top1_agreement < tol.min_top1_agreement:
             check.failures.append(_agreement_failure(check.top1_agreement, len(p_ref), tol.min_top1_agreement))
     else:
@@ -204,6 +202,17 @@ def compare(artifact: str, fmt: str, session, ref: list[np.ndarray], got: list[n
             check.failures.append(_agreement_failure(check.top1_agreement, len(p_ref), tol.min_top1_agreement))
     check.passed = not check.failures
     return check
+
+
+def _drop_failure(check: ArtifactCheck, n: int, max_drop_pts: float) -> str:
+    """The failure text; says so when one sample of ``n`` moves accuracy by more than the tolerance."""
+    text = (f"accuracy drop {check.accuracy_drop_pts:.2f} pts > {max_drop_pts:g} pts "
+            f"({check.accuracy_fp32:.4f} -> {check.accuracy:.4f})")
+    if n and max_drop_pts > 0 and 100.0 / n > max_drop_pts + 1e-12 and check.accuracy_drop_pts <= 100.0 / n + 1e-9:
+        text += (f" — with {n} labelled samples one sample moves accuracy by {100.0 / n:.2f} pts, more than the "
+                 f"tolerance; a larger --eval set (at least {math.ceil(100.0 / max_drop_pts)} samples) resolves "
+                 f"{max_drop_pts:g} pts")
+    return text
 
 
 def _agreement_failure(agreement: float, n: int, threshold: float) -> str:
