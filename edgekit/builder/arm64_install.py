@@ -21,7 +21,8 @@ from pathlib import Path
 
 from edgekit.builder.arm64root import (BINFMT_DIR, DEB_PACKAGES, MARKER_NAME, MARKER_SCHEMA, MIRROR, NAME, PINS,
                                        PYTHON_VERSION, SUITE, VENV_PYTHON, WHEEL_PLATFORMS, Arm64Root, entry_dir,
-                                       find_arm64, host_is_arm64, last_line, root_command, root_env)
+                                       find_arm64, host_is_arm64, last_line, root_command, root_env,
+                                       user_namespaces_problem)
 from edgekit.builder.toolchain import locked
 from edgekit.errors import BuildError
 
@@ -35,8 +36,11 @@ def missing_prerequisite(binfmt_dir: Path = BINFMT_DIR, *, euid: int | None = No
     """What stops building (``install``) or running the root here, as one line that names the fix; None when
     nothing."""
     if (os.geteuid() if euid is None else euid) != 0:
-        return ("the arm64 root needs root privileges (debootstrap, chroot, mount /proc): "
-                "run `sudo edgekit toolchain install arm64`")
+        if install:
+            return ("the arm64 root needs root privileges to build (debootstrap, chroot, mount /proc): "
+                    "run `sudo edgekit toolchain install arm64`")
+        if (problem := user_namespaces_problem()) is not None:  # running it: a user namespace of one's own
+            return f"running the arm64 root as a non-root user needs a user namespace: {problem}"
     tools = (("debootstrap", "debootstrap"),) if install else ()
     for tool, pkg in (*tools, ("unshare", "util-linux"), ("chroot", "coreutils")):
         if shutil.which(tool, path=path or "/usr/sbin:/usr/bin:/sbin:/bin") is None:

@@ -90,17 +90,38 @@ class Arm64Root:
         return out.stdout
 
 
-def root_command(root: Path, argv: list[str]) -> list[str]:
-    """``argv`` run in ``root`` with a private /proc; needs root (chroot, mounts)."""
-    if os.geteuid() != 0:
-        raise BuildError("running the emulated arm64 root needs root privileges (chroot, mount /proc): "
-                         "run edgekit as root, or pass --verify-on host")
+def user_namespaces_problem(proc_sys: Path = Path("/proc/sys")) -> str | None:
+    """Why this kernel gives a non-root user no user namespace (None when it does): a non-root user runs the
+    root as "root" of its own user namespace (``unshare --user --map-root-user``), which needs them."""
+    fix = "or run edgekit as root"
+    try:
+        if int((proc_sys / "user" / "max_user_namespaces").read_text().strip() or 0) <= 0:
+            return (f"user namespaces are off (user.max_user_namespaces = 0): "
+                    f"`sysctl user.max_user_namespaces=15000`, {fix}")
+    except (OSError, ValueError):
+        return f"this kernel has no user namespaces, {fix}"
+    clone = proc_sys / "kernel" / "unprivileged_userns_clone"  # Debian's switch, where the kernel has it
+    try:
+        if clone.read_text().strip() == "0":
+            return f"unprivileged user namespaces are off: `sysctl kernel.unprivileged_userns_clone=1`, {fix}"
+    except OSError:
+        pass
+    return None
+
+
+def root_command(root: Path, argv: list[str], *, euid: int | None = None) -> list[str]:
+    """``argv`` run in ``root`` with a private /proc. As root: a private mount and PID namespace and chroot. As any
+    other user: the same inside a user namespace of its own, as that namespace's root (``--map-root-user``), where
+    the kernel allows unprivileged user namespaces; the root's files need only be readable."""
+    userns = (os.geteuid() if euid is None else euid) != 0
+    if userns and (problem := user_namespaces_problem()) is not None:
+        raise BuildError(f"running the emulated arm64 root as a non-root user needs a user namespace: {problem}")
     tools = {t: shutil.which(t, path="/usr/sbin:/usr/bin:/sbin:/bin") for t in ("unshare", "chroot")}
     missing = [t for t, p in tools.items() if p is None]
     if missing:
         raise BuildError(f"{' and '.join(missing)} not found: install util-linux and coreutils")
-    return [tools["unshare"], "--mount", "--pid", "--fork", "--kill-child", f"--mount-proc={root / 'proc'}",
-            tools["chroot"], str(root), *argv]
+    return [tools["unshare"], *(["--user", "--map-root-user"] if userns else []), "--mount", "--pid", "--fork",
+            "--kill-child", f"--mount-proc={root / 'proc'}", tools["chroot"], str(root), *argv]
 
 
 def root_env(cpu: str = "max") -> dict[str, str]:

@@ -17,7 +17,7 @@ import onnx
 import pytest
 
 from edgekit.builder.arm64_install import missing_prerequisite, remove_arm64
-from edgekit.builder.arm64root import MARKER_NAME, PINS, find_arm64, qemu_cpu
+from edgekit.builder.arm64root import MARKER_NAME, PINS, find_arm64, qemu_cpu, root_command, user_namespaces_problem
 from edgekit.builder.emulated import run_in_root
 from edgekit.builder.toolchain_install import tiny_cnn
 from edgekit.runtime.ort import OrtSession
@@ -36,8 +36,32 @@ def _binfmt(tmp_path: Path, entry: str | None) -> Path:
 
 def test_not_root_says_so_and_how(tmp_path):
     why = missing_prerequisite(tmp_path, euid=1000)
-    assert "needs root privileges" in why and "sudo edgekit toolchain install arm64" in why
+    assert "needs root privileges to build" in why and "sudo edgekit toolchain install arm64" in why
     assert "\n" not in why
+
+
+def _proc_sys(tmp_path, max_userns: str | None, clone: str | None) -> Path:
+    d = tmp_path / "sys"
+    (d / "user").mkdir(parents=True)
+    (d / "kernel").mkdir()
+    if max_userns is not None:
+        (d / "user" / "max_user_namespaces").write_text(max_userns + "\n")
+    if clone is not None:
+        (d / "kernel" / "unprivileged_userns_clone").write_text(clone + "\n")
+    return d
+
+
+def test_a_non_root_user_runs_the_root_in_a_user_namespace_where_the_kernel_allows_it(tmp_path):
+    assert user_namespaces_problem(_proc_sys(tmp_path / "a", "15000", None)) is None
+    assert user_namespaces_problem(_proc_sys(tmp_path / "b", "15000", "1")) is None
+    off = user_namespaces_problem(_proc_sys(tmp_path / "c", "0", None))
+    assert "user.max_user_namespaces = 0" in off and "or run edgekit as root" in off
+    assert "kernel.unprivileged_userns_clone=1" in user_namespaces_problem(_proc_sys(tmp_path / "d", "15000", "0"))
+    assert "no user namespaces" in user_namespaces_problem(_proc_sys(tmp_path / "e", None, None))
+    if user_namespaces_problem() is None:
+        cmd = root_command(tmp_path, ["/venv/bin/python"], euid=1000)
+        assert cmd[1:3] == ["--user", "--map-root-user"]
+        assert "--user" not in root_command(tmp_path, ["/venv/bin/python"], euid=0)
 
 
 def test_missing_tools_name_the_package(tmp_path):
@@ -104,3 +128,18 @@ def test_root_runs_a_model_as_the_host_does_and_leaves_nothing(arm64, tmp_path):
     assert np.max(np.abs(got - OrtSession(model).run({"input": x})[0])) < 1e-4
     assert not list((arm64.root / "tmp").glob("edgekit-*"))  # the private directory is gone
     assert not [ln for ln in Path("/proc/self/mounts").read_text().splitlines() if str(arm64.root) in ln]
+
+
+def test_the_user_namespace_command_runs_the_root(arm64):
+    """The command a non-root user gets, run for real (as root here the namespace maps root to root, but the
+    flags, the chroot and the runtime inside are the same)."""
+    from edgekit.builder.arm64root import root_env
+
+    if user_namespaces_problem() is not None:
+        pytest.skip(f"no user namespaces here: {user_namespaces_problem()}")
+    code = "import os, platform, onnxruntime; print(os.getuid(), platform.machine(), onnxruntime.__version__)"
+    out = subprocess.run(root_command(arm64.root, ["/venv/bin/python", "-I", "-c", code], euid=1000),
+                         capture_output=True, text=True, env=root_env("cortex-a76"), timeout=300)
+    assert out.returncode == 0, out.stderr[-2000:]
+    uid, machine, version = out.stdout.split()[-3:]
+    assert (uid, machine, version) == ("0", "aarch64", PINS[0].split("==")[1])
