@@ -23,6 +23,7 @@ EfficientNet-Lite0 is built into ONNX from its PyTorch weights by edgekit itself
 from __future__ import annotations
 
 import argparse
+import signal
 import statistics
 import sys
 import tempfile
@@ -239,23 +240,22 @@ def main() -> int:
     ap.add_argument("--targets", default=",".join(TARGETS))
     ap.add_argument("--keep", type=Path, help="keep the builds in this directory")
     args = ap.parse_args()
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))  # unwind: the builds' temporary folders go too
+    print("| model | target | shipped | size vs fp32 | host speed vs fp32 | gate | re-check (vs fp32) "
+          "| refused, and why | inputs |")
+    print("|---|---|---|---|---|---|---|---|---|", flush=True)
     with tempfile.TemporaryDirectory(prefix="edgekit-corpus-") as tmp:
         work = args.keep or Path(tmp)
         work.mkdir(parents=True, exist_ok=True)
-        rows = []
         for name in args.models.split(","):
             for target in args.targets.split(","):
-                row = one(name, target, work, Path(tmp) / "cache")
-                rows.append(row)
-                print(f"{name} × {target}: {row['shipped']} ({row.get('build_s', 0):.0f} s)", file=sys.stderr)
-    print("| model | target | shipped | size vs fp32 | host speed vs fp32 | gate | re-check (cosine vs fp32) "
-          "| refused, and why | inputs |")
-    print("|---|---|---|---|---|---|---|---|---|")
-    for r in rows:
-        size = f"{r['size_ratio']:.1f}× smaller" if r.get("size_ratio") else "—"
-        speed = f"{r['speed_vs_fp32']:.2f}×" if r.get("speed_vs_fp32") else "—"
-        print(f"| {r['model']} | {r['target']} | {r['shipped']} | {size} | {speed} | {r.get('gate', '—')} "
-              f"| {r.get('recheck_cosine', '—')} | {r.get('why') or '—'} | {r['inputs']} |")
+                r = one(name, target, work, Path(tmp) / "cache")
+                print(f"{name} × {target}: {r['shipped']} ({r.get('build_s', 0):.0f} s)", file=sys.stderr)
+                size = f"{r['size_ratio']:.1f}× smaller" if r.get("size_ratio") else "—"
+                speed = f"{r['speed_vs_fp32']:.2f}×" if r.get("speed_vs_fp32") else "—"
+                # each row as soon as it is known: a long run that stops keeps what it measured
+                print(f"| {r['model']} | {r['target']} | {r['shipped']} | {size} | {speed} | {r.get('gate', '—')} "
+                      f"| {r.get('recheck_cosine', '—')} | {r.get('why') or '—'} | {r['inputs']} |", flush=True)
     return 0
 
 
