@@ -148,7 +148,9 @@ def _ort_outputs(path: Path, feeds: list[dict]) -> list[np.ndarray]:
     """Every output of ``path`` over ``feeds``, one row per sample (exact int8 kernels, as the gate runs them)."""
     s = OrtSession(path, exact_int8=True)
     outs = [s.run(f) for f in feeds]
-    return [np.concatenate([o[i].reshape(1, -1) for o in outs]) for i in range(len(outs[0]))]
+    # one row per sample; a [N, C] classifier output keeps its 2 dimensions, others are flattened to 3 (no argmax)
+    return [np.concatenate([o[i].reshape(1, -1) if np.ndim(o[i]) == 2 else o[i].reshape(1, 1, -1) for o in outs])
+            for i in range(len(outs[0]))]
 
 
 def _feeds(model: Path, npz: Path) -> list[dict]:
